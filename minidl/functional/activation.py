@@ -1,0 +1,173 @@
+"""Elementwise nonlinearities and the (log-)softmax.
+
+Kinks are decided and pinned by tests: relu'(0) = 0, relu6'(0) = relu6'(6) = 0.
+
+>>> import minidl as md
+>>> x = md.tensor([-1.0, 0.0, 1.0], requires_grad=True)
+>>> md.functional.relu(x).sum().backward()
+>>> x.grad
+array([0., 0., 1.], dtype=float32)
+"""
+
+from minidl.autograd import Function
+from minidl.backend import get_array_module
+
+
+class ReLU(Function):
+    """max(x, 0); the gradient at 0 is 0."""
+
+    def forward(self, x):
+        y = get_array_module(x).maximum(x, 0)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, gy):
+        (y,) = self.saved_tensors
+        return gy * (y > 0)
+
+
+class ReLU6(Function):
+    """min(max(x, 0), 6) (MobileNet); the gradient is 1 strictly inside (0, 6), else 0."""
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return get_array_module(x).clip(x, 0, 6)
+
+    def backward(self, gy):
+        (x,) = self.saved_tensors
+        return gy * ((x > 0) & (x < 6))
+
+
+class LeakyReLU(Function):
+    """x for x > 0, slope * x otherwise (the gradient at 0 is the slope)."""
+
+    def __init__(self, slope):
+        self.slope = slope
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return get_array_module(x).where(x > 0, x, x * self.slope)
+
+    def backward(self, gy):
+        (x,) = self.saved_tensors
+        return get_array_module(gy).where(x > 0, gy, gy * self.slope)
+
+
+def _sigmoid(x):
+    # 0.5 * (1 + tanh(x / 2)) never overflows, unlike 1 / (1 + exp(-x)) for x << 0.
+    xp = get_array_module(x)
+    half = x.dtype.type(0.5)
+    return half * (1 + xp.tanh(half * x))
+
+
+class Sigmoid(Function):
+    def forward(self, x):
+        y = _sigmoid(x)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, gy):
+        (y,) = self.saved_tensors
+        return gy * y * (1 - y)
+
+
+class Tanh(Function):
+    def forward(self, x):
+        y = get_array_module(x).tanh(x)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, gy):
+        (y,) = self.saved_tensors
+        return gy * (1 - y * y)
+
+
+class SiLU(Function):
+    """x * sigmoid(x), also called swish (EfficientNet)."""
+
+    def forward(self, x):
+        s = _sigmoid(x)
+        self.save_for_backward(x, s)
+        return x * s
+
+    def backward(self, gy):
+        x, s = self.saved_tensors
+        return gy * s * (1 + x * (1 - s))
+
+
+class Softmax(Function):
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        e = xp.exp(x - x.max(axis=self.axis, keepdims=True))
+        y = e / e.sum(axis=self.axis, keepdims=True)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, gy):
+        (y,) = self.saved_tensors
+        return y * (gy - (gy * y).sum(axis=self.axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        shifted = x - x.max(axis=self.axis, keepdims=True)
+        y = shifted - xp.log(xp.exp(shifted).sum(axis=self.axis, keepdims=True))
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, gy):
+        (y,) = self.saved_tensors
+        xp = get_array_module(gy)
+        return gy - xp.exp(y) * gy.sum(axis=self.axis, keepdims=True)
+
+
+def relu(x):
+    return ReLU()(x)
+
+
+def relu6(x):
+    return ReLU6()(x)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    return LeakyReLU(negative_slope)(x)
+
+
+def sigmoid(x):
+    return Sigmoid()(x)
+
+
+def tanh(x):
+    return Tanh()(x)
+
+
+def silu(x):
+    return SiLU()(x)
+
+
+def _axis(x, axis, op):
+    from minidl.tensor import as_tensor
+
+    x = as_tensor(x)
+    if not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"{op}: axis {axis} is out of range for shape {x.shape}")
+    return x, axis % x.ndim
+
+
+def softmax(x, axis=-1):
+    """exp(x) / sum(exp(x)) along ``axis``, computed from x - max(x)."""
+    x, axis = _axis(x, axis, "softmax")
+    return Softmax(axis)(x)
+
+
+def log_softmax(x, axis=-1):
+    """x - logsumexp(x) along ``axis``; finite for logits of +-1e4."""
+    x, axis = _axis(x, axis, "log_softmax")
+    return LogSoftmax(axis)(x)

@@ -1,0 +1,98 @@
+"""Checks of op arguments, so bad input fails early with a message naming the op.
+
+Every message says which op, which argument, what was expected and what came.
+"""
+
+import numbers
+
+import numpy as np
+
+
+def pair(value, op, name, minimum):
+    """An int or a pair of ints, each >= minimum, as an (h, w) tuple."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+        values = tuple(value)
+    else:
+        values = (value, value)
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+            raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+        if v < minimum:
+            raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
+    return tuple(int(v) for v in values)
+
+
+def integer(value, op, name, minimum):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{op}: {name} must be an int, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def probability(value, op, name, allow_one=True):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{op}: {name} must be a number, got {value!r}")
+    upper_ok = value <= 1 if allow_one else value < 1
+    if not (0 <= value and upper_ok):
+        bound = "[0, 1]" if allow_one else "[0, 1)"
+        raise ValueError(f"{op}: {name} must be in {bound}, got {value!r}")
+    return float(value)
+
+
+def ndim(tensor, expected, op, name="input", layout=None):
+    dims = (expected,) if isinstance(expected, int) else tuple(expected)
+    if tensor.ndim not in dims:
+        wanted = " or ".join(f"{d}-D" for d in dims)
+        hint = f" ({layout})" if layout else ""
+        raise ValueError(f"{op}: {name} must be {wanted}{hint}, got shape {tensor.shape}")
+
+
+def floating(tensor, op, name="input"):
+    if not np.issubdtype(tensor.dtype, np.floating):
+        raise TypeError(f"{op}: {name} must be a floating-point tensor, got {tensor.dtype}")
+
+
+def same_dtype(op, **tensors):
+    """All named tensors (None skipped) share one float dtype; never upcast silently."""
+    present = {name: t for name, t in tensors.items() if t is not None}
+    for name, t in present.items():
+        floating(t, op, name)
+    dtypes = {t.dtype for t in present.values()}
+    if len(dtypes) > 1:
+        described = ", ".join(f"{name} {t.dtype}" for name, t in present.items())
+        raise TypeError(f"{op}: inputs must share one dtype, got {described}")
+
+
+def axes(axis, ndim, op):
+    """``axis`` (None, int or tuple) as a sorted tuple of non-negative axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    values = axis if isinstance(axis, (tuple, list)) else (axis,)
+    result = []
+    for a in values:
+        if isinstance(a, bool) or not isinstance(a, numbers.Integral):
+            raise TypeError(f"{op}: axis must be an int or a tuple of ints, got {axis!r}")
+        if not -ndim <= a < max(ndim, 1):
+            raise ValueError(f"{op}: axis {a} is out of range for a tensor of {ndim} dimensions")
+        result.append(int(a) % max(ndim, 1))
+    if len(set(result)) != len(result):
+        raise ValueError(f"{op}: axis {axis!r} repeats an axis")
+    return tuple(sorted(result))
+
+
+def pool_output_size(size, kernel, stride, padding, ceil_mode, op, dim):
+    """PyTorch's pooling output size: with ceil_mode, a last window must start inside
+    the input or its left padding."""
+    span = size + 2 * padding - kernel
+    if span < 0:
+        raise ValueError(
+            f"{op}: kernel_size {kernel} is larger than the padded input {dim} "
+            f"{size} + 2*{padding} = {size + 2 * padding}"
+        )
+    out = (-(-span // stride) if ceil_mode else span // stride) + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out

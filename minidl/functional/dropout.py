@@ -1,0 +1,42 @@
+"""Inverted dropout: in training each element is zeroed with probability p and
+the survivors are scaled by 1 / (1 - p), so evaluation is the identity.
+
+The mask comes from a counter-based hash of a seed drawn from minidl's
+generator, so ``md.manual_seed`` fixes it, and it is the same on every device.
+
+>>> import numpy as np, minidl as md
+>>> md.manual_seed(0)
+>>> y = md.functional.dropout(md.tensor(np.ones(8)), p=0.5)
+>>> sorted(set(y.numpy().tolist()))
+[0.0, 2.0]
+"""
+
+from minidl import random
+from minidl.autograd import Function
+from minidl.backend import kernels_for
+from minidl.functional import arguments
+
+
+class Dropout(Function):
+    def __init__(self, p, seed):
+        self.p, self.seed = p, seed
+
+    def forward(self, x):
+        self.mask = kernels_for(x).dropout_mask(x.shape, self.p, self.seed, x.dtype)
+        return x * self.mask
+
+    def backward(self, gy):
+        return gy * self.mask
+
+
+def dropout(x, p=0.5, training=True):
+    from minidl.tensor import as_tensor
+
+    x = as_tensor(x)
+    p = arguments.probability(p, "dropout", "p")
+    arguments.floating(x, "dropout")
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    return Dropout(p, random.next_seed())(x)

@@ -1,0 +1,131 @@
+"""Max, average and adaptive average pooling over NCHW tensors.
+
+Both windows pools follow PyTorch exactly: ``padding <= kernel_size // 2``;
+with ``ceil_mode`` a last window is kept only if it starts inside the input or
+its left padding; the average divides by the window's cells inside the
+zero-padded input (padding counted, the ceil_mode overhang beyond the padding
+not). Max pooling keeps the argmax of each window (relative to the window) for
+backward, and ties go to the first maximum in row-major order:
+
+>>> import numpy as np, minidl as md
+>>> x = md.tensor(np.array([[[[1.0, 1.0], [0.0, 1.0]]]]), requires_grad=True)
+>>> md.functional.max_pool2d(x, 2).sum().backward()
+>>> x.grad[0, 0]
+array([[1., 0.],
+       [0., 0.]])
+"""
+
+from minidl.autograd import Function
+from minidl.backend import get_array_module, kernels_for
+from minidl.functional import arguments
+
+
+class MaxPool2d(Function):
+    def __init__(self, kernel_size, stride, padding, output_size):
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.output_size = output_size
+
+    def forward(self, x):
+        y, self.argmax = kernels_for(x).max_pool2d_forward(
+            x, self.kernel_size, self.stride, self.padding, self.output_size
+        )
+        self.x_shape = x.shape
+        return y
+
+    def backward(self, gy):
+        return kernels_for(gy).max_pool2d_backward(
+            gy, self.argmax, self.x_shape, self.kernel_size, self.stride, self.padding
+        )
+
+
+class AvgPool2d(Function):
+    def __init__(self, kernel_size, stride, padding, output_size):
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.output_size = output_size
+
+    def forward(self, x):
+        self.x_shape = x.shape
+        return kernels_for(x).avg_pool2d_forward(
+            x, self.kernel_size, self.stride, self.padding, self.output_size
+        )
+
+    def backward(self, gy):
+        return kernels_for(gy).avg_pool2d_backward(
+            gy, self.x_shape, self.kernel_size, self.stride, self.padding
+        )
+
+
+class GlobalAvgPool2d(Function):
+    """Mean over H and W, keeping (N, C, 1, 1)."""
+
+    def forward(self, x):
+        self.x_shape = x.shape
+        return x.mean(axis=(2, 3), keepdims=True)
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        h, w = self.x_shape[2:]
+        return xp.ascontiguousarray(xp.broadcast_to(gy / gy.dtype.type(h * w), self.x_shape))
+
+
+def _window_args(op, x, kernel_size, stride, padding, ceil_mode):
+    from minidl.tensor import as_tensor
+
+    x = as_tensor(x)
+    arguments.ndim(x, 4, op, "input", "N, C, H, W")
+    arguments.floating(x, op)
+    kernel_size = arguments.pair(kernel_size, op, "kernel_size", 1)
+    stride = kernel_size if stride is None else arguments.pair(stride, op, "stride", 1)
+    padding = arguments.pair(padding, op, "padding", 0)
+    for k, p in zip(kernel_size, padding):
+        if p > k // 2:
+            raise ValueError(
+                f"{op}: padding {padding} must be at most half the kernel_size {kernel_size}"
+            )
+    output_size = tuple(
+        arguments.pool_output_size(size, k, s, p, bool(ceil_mode), op, dim)
+        for size, k, s, p, dim in zip(x.shape[2:], kernel_size, stride, padding, ("height", "width"))
+    )
+    return x, kernel_size, stride, padding, output_size
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
+    """Maximum over each window; ``stride`` defaults to ``kernel_size``."""
+    x, *args = _window_args("max_pool2d", x, kernel_size, stride, padding, ceil_mode)
+    return MaxPool2d(*args)(x)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
+    """Mean over each window (padding counted); ``stride`` defaults to ``kernel_size``."""
+    x, *args = _window_args("avg_pool2d", x, kernel_size, stride, padding, ceil_mode)
+    return AvgPool2d(*args)(x)
+
+
+def adaptive_avg_pool2d(x, output_size):
+    """Average pooling to a fixed output size; ``1`` is global average pooling.
+
+    Output cell i covers input rows floor(i*H/oh) .. ceil((i+1)*H/oh) - 1 (PyTorch's rule).
+    """
+    from minidl.functional.shape import concat
+    from minidl.functional.reduction import mean
+    from minidl.tensor import as_tensor
+
+    op = "adaptive_avg_pool2d"
+    x = as_tensor(x)
+    arguments.ndim(x, 4, op, "input", "N, C, H, W")
+    arguments.floating(x, op)
+    oh, ow = arguments.pair(output_size, op, "output_size", 1)
+    h, w = x.shape[2:]
+    if (oh, ow) == (1, 1):
+        return GlobalAvgPool2d()(x)
+    if h % oh == 0 and w % ow == 0:
+        return avg_pool2d(x, (h // oh, w // ow))
+    rows = []
+    for i in range(oh):
+        top, bottom = (i * h) // oh, -(-((i + 1) * h) // oh)
+        cells = [
+            mean(x[:, :, top:bottom, (j * w) // ow:-(-((j + 1) * w) // ow)], axis=(2, 3), keepdims=True)
+            for j in range(ow)
+        ]
+        rows.append(concat(cells, axis=3))
+    return concat(rows, axis=2)

@@ -1,0 +1,337 @@
+"""Module: a layer or a network, holding parameters, buffers and sub-modules.
+
+Assigning a Parameter or a Module to an attribute registers it, in assignment
+order, so ``parameters()`` always comes out in the same order (never hash
+order: optimizer state and checkpoints depend on it). Buffers (running
+statistics) are Tensors kept apart from parameters: they are saved in the
+state dict but never trained.
+
+>>> import minidl as md
+>>> class Tiny(md.nn.Module):
+...     def __init__(self):
+...         super().__init__()
+...         self.fc = md.nn.Linear(3, 2)
+...     def forward(self, x):
+...         return self.fc(x)
+>>> [name for name, _ in Tiny().named_parameters()]
+['fc.weight', 'fc.bias']
+"""
+
+from collections import OrderedDict
+
+import numpy as np
+
+from minidl import backend
+from minidl.tensor import Tensor
+
+
+class Parameter(Tensor):
+    """A Tensor that a Module trains: requires_grad is on unless asked otherwise."""
+
+    def __init__(self, data, requires_grad=True):
+        if isinstance(data, Tensor):
+            data = data.data
+        super().__init__(data, requires_grad=requires_grad)
+
+    def __repr__(self):
+        return "Parameter containing:\n" + super().__repr__()
+
+
+class Module:
+    """Base class of layers and networks: subclasses define ``forward``."""
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    # ---- registration ---------------------------------------------------
+    def __setattr__(self, name, value):
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(
+                f"{type(self).__name__}: call super().__init__() before assigning attributes"
+            )
+        if name in self._buffers and (value is None or type(value) is Tensor):
+            self._buffers[name] = value  # a buffer reassigned stays a buffer
+            object.__setattr__(self, name, value)
+            return
+        for table in (self._parameters, self._buffers, self._modules):
+            table.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        for table in (self._parameters, self._buffers, self._modules):
+            table.pop(name, None)
+        object.__delattr__(self, name)
+
+    def register_buffer(self, name, value):
+        """Keep a non-trained tensor (running statistics) in the state dict."""
+        if value is not None and not isinstance(value, Tensor):
+            value = Tensor(value)
+        self.__setattr__(name, value)
+        self._buffers[name] = value
+
+    def register_parameter(self, name, value):
+        self.__setattr__(name, value)
+        if value is None:
+            self._parameters[name] = None
+
+    def add_module(self, name, module):
+        self.__setattr__(name, module)
+
+    def register_forward_hook(self, hook):
+        """Call ``hook(module, inputs, output)`` after every forward; returns a remover."""
+        key = object()
+        self._forward_hooks[key] = hook
+        return _HookHandle(self._forward_hooks, key)
+
+    # ---- calling --------------------------------------------------------
+    def forward(self, *inputs):
+        raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
+
+    def __call__(self, *inputs, **kwargs):
+        output = self.forward(*inputs, **kwargs)
+        for hook in list(self._forward_hooks.values()):
+            hook(self, inputs, output)
+        return output
+
+    # ---- traversal ------------------------------------------------------
+    def named_children(self):
+        return iter(list(self._modules.items()))
+
+    def children(self):
+        return (m for _, m in self.named_children())
+
+    def named_modules(self, prefix=""):
+        """This module and all below it, depth first, each once."""
+        seen = set()
+        stack = [(prefix, self)]
+        while stack:
+            name, module = stack.pop()
+            if id(module) in seen:
+                continue
+            seen.add(id(module))
+            yield name, module
+            children = [
+                (f"{name}.{child_name}" if name else child_name, child)
+                for child_name, child in module._modules.items()
+                if child is not None
+            ]
+            stack.extend(reversed(children))
+
+    def modules(self):
+        return (m for _, m in self.named_modules())
+
+    def _named_members(self, table_name, recurse):
+        seen = set()
+        modules = self.named_modules() if recurse else [("", self)]
+        for module_name, module in modules:
+            for name, value in getattr(module, table_name).items():
+                if value is None or id(value) in seen:
+                    continue
+                seen.add(id(value))
+                yield (f"{module_name}.{name}" if module_name else name), value
+
+    def named_parameters(self, recurse=True):
+        return self._named_members("_parameters", recurse)
+
+    def parameters(self, recurse=True):
+        return (p for _, p in self.named_parameters(recurse))
+
+    def named_buffers(self, recurse=True):
+        return self._named_members("_buffers", recurse)
+
+    def buffers(self, recurse=True):
+        return (b for _, b in self.named_buffers(recurse))
+
+    def apply(self, fn):
+        for module in self.modules():
+            fn(module)
+        return self
+
+    # ---- modes, devices, dtypes ------------------------------------------
+    def train(self, mode=True):
+        for module in self.modules():
+            object.__setattr__(module, "training", bool(mode))
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def zero_grad(self):
+        for p in self.parameters():
+            p.grad = None
+
+    def _map_arrays(self, fn):
+        for module in self.modules():
+            for table in (module._parameters, module._buffers):
+                for value in table.values():
+                    if value is None:
+                        continue
+                    value.data = fn(value.data)
+                    if value.grad is not None:
+                        value.grad = fn(value.grad)
+        return self
+
+    def to(self, device):
+        """Move every parameter, buffer and gradient to ``device``, in place."""
+        device = backend.check_device(device, f"{type(self).__name__}.to")
+        return self._map_arrays(lambda a: backend.to_device(a, device))
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self):
+        return self.to("cuda")
+
+    def astype(self, dtype):
+        """Convert floating parameters and buffers to ``dtype``, in place."""
+        dtype = np.dtype(dtype)
+        return self._map_arrays(lambda a: a.astype(dtype) if a.dtype.kind == "f" else a)
+
+    def float(self):
+        return self.astype(np.float32)
+
+    def double(self):
+        return self.astype(np.float64)
+
+    # ---- state ----------------------------------------------------------
+    def state_dict(self):
+        """Name -> array for every parameter and buffer (the live arrays, not copies)."""
+        state = OrderedDict()
+        for name, p in self.named_parameters():
+            state[name] = p.data
+        for name, b in self.named_buffers():
+            state[name] = b.data
+        return state
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy arrays into the parameters and buffers, in place.
+
+        With ``strict`` (the default) any missing, unexpected or
+        shape-mismatched key raises a ValueError listing all of them, and
+        nothing is changed. Returns (missing, unexpected).
+        """
+        own = OrderedDict(list(self.named_parameters()) + list(self.named_buffers()))
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        mismatched = [
+            f"{k}: checkpoint {tuple(np.shape(state_dict[k]))} vs model {own[k].shape}"
+            for k in own
+            if k in state_dict and tuple(np.shape(state_dict[k])) != own[k].shape
+        ]
+        if mismatched or (strict and (missing or unexpected)):
+            lines = [f"{type(self).__name__}.load_state_dict: the state does not fit this model"]
+            for title, items in (("missing keys", missing), ("unexpected keys", unexpected),
+                                 ("shape mismatches", mismatched)):
+                if items:
+                    lines.append(f"  {title} ({len(items)}): " + ", ".join(items))
+            raise ValueError("\n".join(lines))
+        for name, tensor in own.items():
+            if name in state_dict:
+                value = state_dict[name]
+                value = value.data if isinstance(value, Tensor) else value
+                xp = backend.get_array_module(tensor.data)
+                tensor.data[...] = xp.asarray(backend.to_device(value, tensor.device)).astype(
+                    tensor.dtype, copy=False
+                )
+        return missing, unexpected
+
+    # ---- printing -------------------------------------------------------
+    def extra_repr(self):
+        return ""
+
+    def __repr__(self):
+        lines = [f"{type(self).__name__}({self.extra_repr()}"]
+        children = list(self._modules.items())
+        if not children:
+            return lines[0] + ")"
+        for name, module in children:
+            body = repr(module).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {body}")
+        return "\n".join(lines) + "\n)"
+
+
+class _HookHandle:
+    def __init__(self, table, key):
+        self.table, self.key = table, key
+
+    def remove(self):
+        self.table.pop(self.key, None)
+
+
+class Sequential(Module):
+    """Modules applied in order; indexable and iterable.
+
+    >>> import minidl as md
+    >>> net = md.nn.Sequential(md.nn.Linear(4, 3), md.nn.ReLU())
+    >>> len(net), type(net[0]).__name__
+    (2, 'Linear')
+    """
+
+    def __init__(self, *modules):
+        super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], (dict, OrderedDict)):
+            for name, module in modules[0].items():
+                self.add_module(name, module)
+        else:
+            for index, module in enumerate(modules):
+                self.add_module(str(index), module)
+
+    def forward(self, x):
+        for module in self._modules.values():
+            x = module(x)
+        return x
+
+    def __getitem__(self, index):
+        modules = list(self._modules.values())
+        if isinstance(index, slice):
+            return Sequential(*modules[index])
+        return modules[index]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(list(self._modules.values()))
+
+    def append(self, module):
+        self.add_module(str(len(self._modules)), module)
+        return self
+
+
+class ModuleList(Module):
+    """A list of modules whose parameters are registered."""
+
+    def __init__(self, modules=()):
+        super().__init__()
+        for module in modules:
+            self.append(module)
+
+    def append(self, module):
+        self.add_module(str(len(self._modules)), module)
+        return self
+
+    def extend(self, modules):
+        for module in modules:
+            self.append(module)
+        return self
+
+    def __getitem__(self, index):
+        modules = list(self._modules.values())
+        return ModuleList(modules[index]) if isinstance(index, slice) else modules[index]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(list(self._modules.values()))
+
+    def forward(self, *inputs):
+        raise TypeError("ModuleList is a container: call its modules, not the list")

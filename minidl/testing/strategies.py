@@ -1,0 +1,146 @@
+"""Hypothesis strategies for testing ops and layers, yours included.
+
+Values are drawn from a seeded NumPy generator (``st.integers`` -> seed), not
+element by element: raw element strategies produce duplicates and exact
+zeros most of the time, which sits max and relu on their kinks. Helpers here
+move values off kinks instead of rejecting examples, and op parameters are
+built valid (draw the output size, derive the input size) instead of being
+filtered with ``assume``.
+
+>>> from hypothesis import given, settings
+>>> import minidl as md
+>>> from minidl.testing import strategies as mst
+>>> @settings(max_examples=5, deadline=None)
+... @given(x=mst.arrays((2, 3)))
+... def test_tanh(x):
+...     md.testing.gradcheck(md.functional.tanh, md.tensor(x, requires_grad=True))
+>>> test_tanh()
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+
+def seeds():
+    return st.integers(min_value=0, max_value=2**32 - 1)
+
+
+def rng(seed):
+    return np.random.default_rng(seed)
+
+
+def arrays(shape, dtype=np.float64, low=-2.0, high=2.0):
+    """Arrays of ``shape`` with values uniform in [low, high)."""
+    return seeds().map(lambda s: rng(s).uniform(low, high, shape).astype(dtype))
+
+
+def distinct_arrays(shape, dtype=np.float64, gap=0.05):
+    """Arrays whose values all differ by at least ``gap``/2 (safe for max: no ties to cross).
+
+    Values are shuffled ranks times ``gap``, centred on 0, with jitter below gap/4.
+    """
+    def build(seed):
+        r = rng(seed)
+        count = int(np.prod(shape, dtype=np.int64))
+        ranks = r.permutation(count).astype(np.float64)
+        values = (ranks - count / 2) * gap + r.uniform(0, gap / 4, count)
+        return values.reshape(shape).astype(dtype)
+    return seeds().map(build)
+
+
+def off_kink_arrays(shape, kinks=(0.0,), margin=0.05, dtype=np.float64, low=-2.0, high=2.0):
+    """Uniform arrays with every value at least ``margin`` from each kink (relu at 0, relu6 at 6)."""
+    def build(seed):
+        values = rng(seed).uniform(low, high, shape)
+        for kink in kinks:
+            near = np.abs(values - kink) < margin
+            values[near] = kink + np.where(values[near] >= kink, margin, -margin)
+        return values.astype(dtype)
+    return seeds().map(build)
+
+
+def shapes(min_dims=1, max_dims=4, min_side=1, max_side=5):
+    return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side)
+
+
+def broadcastable_shapes(count=2, max_dims=4, max_side=4):
+    """(input shapes, result shape) of ``count`` mutually broadcastable shapes."""
+    return hnp.mutually_broadcastable_shapes(
+        num_shapes=count, min_dims=0, max_dims=max_dims, max_side=max_side
+    ).map(lambda b: (b.input_shapes, b.result_shape))
+
+
+@dataclass(frozen=True)
+class ConvCase:
+    """A valid conv2d configuration: shapes and parameters that fit together."""
+
+    x_shape: tuple
+    w_shape: tuple
+    stride: tuple
+    padding: tuple
+    dilation: tuple
+    groups: int
+    out_shape: tuple
+
+
+def _input_side(draw, out, kernel, stride, padding_cap, dilation):
+    """(padding, input size) giving ``out`` outputs, padding <= padding_cap."""
+    span = dilation * (kernel - 1) + 1
+    rest = draw(st.integers(0, stride - 1))
+    covered = (out - 1) * stride + span + rest
+    padding = min(draw(st.integers(0, padding_cap)), (covered - 1) // 2)
+    return padding, covered - 2 * padding
+
+
+@st.composite
+def conv2d_cases(draw, max_batch=2, max_channels=3, max_groups=3, max_kernel=4,
+                 max_stride=3, max_dilation=2, max_out=4):
+    """Conv configurations with N=1, C=1, odd and non-square sizes, 1x1 kernels,
+    kernel = input, stride > kernel, padding up to k-1, dilation and groups."""
+    groups = draw(st.integers(1, max_groups))
+    c_in = groups * draw(st.integers(1, max_channels))
+    c_out = groups * draw(st.integers(1, max_channels))
+    n = draw(st.integers(1, max_batch))
+    kernel = tuple(draw(st.integers(1, max_kernel)) for _ in range(2))
+    stride = tuple(draw(st.integers(1, max_stride)) for _ in range(2))
+    dilation = tuple(draw(st.integers(1, max_dilation)) for _ in range(2))
+    out = tuple(draw(st.integers(1, max_out)) for _ in range(2))
+    sides = [_input_side(draw, o, k, s, k - 1, d) for o, k, s, d in zip(out, kernel, stride, dilation)]
+    padding = tuple(p for p, _ in sides)
+    size = tuple(h for _, h in sides)
+    return ConvCase(
+        x_shape=(n, c_in) + size,
+        w_shape=(c_out, c_in // groups) + kernel,
+        stride=stride, padding=padding, dilation=dilation, groups=groups,
+        out_shape=(n, c_out) + out,
+    )
+
+
+@dataclass(frozen=True)
+class PoolCase:
+    """A valid pooling configuration (PyTorch's rules: padding <= kernel // 2)."""
+
+    x_shape: tuple
+    kernel_size: tuple
+    stride: tuple
+    padding: tuple
+    ceil_mode: bool
+
+
+@st.composite
+def pool2d_cases(draw, max_batch=2, max_channels=3, max_kernel=4, max_stride=4, max_extra=5):
+    n = draw(st.integers(1, max_batch))
+    c = draw(st.integers(1, max_channels))
+    kernel = tuple(draw(st.integers(1, max_kernel)) for _ in range(2))
+    stride = tuple(draw(st.integers(1, max_stride)) for _ in range(2))
+    padding = tuple(draw(st.integers(0, k // 2)) for k in kernel)
+    size = tuple(
+        max(1, k - 2 * p) + draw(st.integers(0, max_extra)) for k, p in zip(kernel, padding)
+    )
+    return PoolCase(
+        x_shape=(n, c) + size, kernel_size=kernel, stride=stride, padding=padding,
+        ceil_mode=draw(st.booleans()),
+    )
