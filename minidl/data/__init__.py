@@ -1,0 +1,1 @@
+"""Datasets, DataLoader and transforms (built by issue 3)."""
