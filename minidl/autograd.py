@@ -245,14 +245,17 @@ def backward(tensor, grad=None, retain_graph=False):
             if gx is None or not x.requires_grad:
                 continue
             gx = _checked_gradient(function, index, x, xp.asarray(gx))
-            if x._creator is None:
-                _accumulate(x, gx)
-                continue
             entry = pending.get(id(x))
             if entry is None:
                 pending[id(x)] = [x, gx]
             else:
                 entry[1] = entry[1] + gx
-            push(x._creator)
+            if x._creator is not None:
+                push(x._creator)
         if not retain_graph:
             function._release()
+
+    # Only leaves are left. Each gets this pass's summed gradient in one addition,
+    # so k backward passes leave exactly k times one pass's gradient in .grad.
+    for leaf, gx in pending.values():
+        _accumulate(leaf, gx)

@@ -22,9 +22,12 @@ settings.load_profile(os.environ.get("MINIDL_HYPOTHESIS_PROFILE", "ci"))
 TEST_DEVICE = os.environ.get("MINIDL_TEST_DEVICE", "cpu")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def device():
-    """The device the op tests run on (MINIDL_TEST_DEVICE, default cpu)."""
+    """The device the op tests run on (MINIDL_TEST_DEVICE, default cpu).
+
+    Session-scoped: it is a constant, and hypothesis refuses function-scoped
+    fixtures in @given tests."""
     return TEST_DEVICE
 
 

@@ -8,27 +8,35 @@ import numbers
 import numpy as np
 
 
-def pair(value, op, name, minimum):
-    """An int or a pair of ints, each >= minimum, as an (h, w) tuple."""
+def _where(context):
+    """' (for input (1, 3, 5, 5))': the shapes an argument was given with, when known."""
+    return f" (for {context})" if context else ""
+
+
+def pair(value, op, name, minimum, context=""):
+    """An int or a pair of ints, each >= minimum, as an (h, w) tuple.
+
+    ``context`` describes the inputs (``"input (1, 3, 5, 5)"``) for the message.
+    """
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
-            raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+            raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}{_where(context)}")
         values = tuple(value)
     else:
         values = (value, value)
     for v in values:
         if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-            raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+            raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}{_where(context)}")
         if v < minimum:
-            raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
+            raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}{_where(context)}")
     return tuple(int(v) for v in values)
 
 
-def integer(value, op, name, minimum):
+def integer(value, op, name, minimum, context=""):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{op}: {name} must be an int, got {value!r}")
+        raise TypeError(f"{op}: {name} must be an int, got {value!r}{_where(context)}")
     if value < minimum:
-        raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
+        raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}{_where(context)}")
     return int(value)
 
 
@@ -53,6 +61,21 @@ def ndim(tensor, expected, op, name="input", layout=None):
 def floating(tensor, op, name="input"):
     if not np.issubdtype(tensor.dtype, np.floating):
         raise TypeError(f"{op}: {name} must be a floating-point tensor, got {tensor.dtype}")
+
+
+def kernel_floating(tensor, op, name="input"):
+    """float32 or float64: the dtypes the compiled kernels (Numba, CUDA) are built for."""
+    if tensor.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{op}: {name} must be float32 or float64, got {tensor.dtype}")
+
+
+def real(value, op, name):
+    """A finite real number (not a bool), as a float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{op}: {name} must be a number, got {value!r}")
+    if not np.isfinite(value):
+        raise ValueError(f"{op}: {name} must be finite, got {value!r}")
+    return float(value)
 
 
 def same_dtype(op, **tensors):

@@ -22,7 +22,8 @@ def _expand(gy, shape, axes, keepdims):
     xp = get_array_module(gy)
     if not keepdims:
         gy = gy.reshape(tuple(1 if i in axes else n for i, n in enumerate(shape)))
-    return xp.ascontiguousarray(xp.broadcast_to(gy, shape))
+    # ascontiguousarray returns at least 1-D: reshape keeps a 0-d input's gradient 0-d.
+    return xp.ascontiguousarray(xp.broadcast_to(gy, shape)).reshape(shape)
 
 
 class Sum(Function):
@@ -74,7 +75,7 @@ class Max(Function):
         grad = xp.zeros((rows, reduced), dtype=gy.dtype)
         grad[xp.arange(rows), index.reshape(rows)] = gy.reshape(rows)
         grad = grad.reshape(tuple(self.x_shape[a] for a in self.order))
-        return xp.ascontiguousarray(xp.transpose(grad, np.argsort(self.order)))
+        return xp.ascontiguousarray(xp.transpose(grad, np.argsort(self.order))).reshape(self.x_shape)
 
 
 def _reduce(cls, name, x, axis, keepdims):

@@ -101,10 +101,21 @@ class Concat(Function):
         return tuple(xp.ascontiguousarray(g) for g in xp.split(gy, bounds, axis=self.axis))
 
 
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def reshape(x, shape):
-    if isinstance(shape, numbers.Integral):
-        shape = (int(shape),)
-    return Reshape(tuple(shape))(x)
+    """x with a new shape of the same size; one axis may be -1 (inferred), as in NumPy."""
+    from minidl.tensor import as_tensor
+
+    x = as_tensor(x)
+    shape = (shape,) if _is_int(shape) else shape
+    if not (isinstance(shape, (tuple, list)) and all(_is_int(n) for n in shape)):
+        raise TypeError(
+            f"reshape: shape must be an int or a tuple of ints, got {shape!r} for a tensor of shape {x.shape}"
+        )
+    return Reshape(tuple(int(n) for n in shape))(x)
 
 
 def transpose(x, axes=None):
@@ -116,6 +127,8 @@ def flatten(x, start_dim=1):
     from minidl.tensor import as_tensor
 
     x = as_tensor(x)
+    if not _is_int(start_dim):
+        raise TypeError(f"flatten: start_dim must be an int, got {start_dim!r} for shape {x.shape}")
     if not -max(x.ndim, 1) <= start_dim < max(x.ndim, 1):
         raise ValueError(f"flatten: start_dim {start_dim} is out of range for shape {x.shape}")
     start = start_dim % max(x.ndim, 1)
@@ -142,6 +155,8 @@ def concat(tensors, axis=1):
     if not tensors:
         raise ValueError("concat: needs at least one tensor")
     ndim = tensors[0].ndim
+    if not _is_int(axis):
+        raise TypeError(f"concat: axis must be an int, got {axis!r}")
     if not -ndim <= axis < ndim:
         raise ValueError(f"concat: axis {axis} is out of range for {ndim}-D tensors")
     axis %= ndim

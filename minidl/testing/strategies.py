@@ -15,6 +15,17 @@ filtered with ``assume``.
 ... def test_tanh(x):
 ...     md.testing.gradcheck(md.functional.tanh, md.tensor(x, requires_grad=True))
 >>> test_tanh()
+
+Shapes and values compose with ``st.data()`` or ``flatmap``:
+
+>>> from hypothesis import strategies as st
+>>> @settings(max_examples=5, deadline=None)
+... @given(data=st.data())
+... def test_relu(data):
+...     shape = data.draw(mst.shapes(max_dims=3))
+...     x = data.draw(mst.off_kink_arrays(shape, kinks=(0.0,)))
+...     md.testing.gradcheck(md.functional.relu, md.tensor(x, requires_grad=True))
+>>> test_relu()
 """
 
 from dataclasses import dataclass
@@ -25,6 +36,7 @@ from hypothesis.extra import numpy as hnp
 
 
 def seeds():
+    """Seeds for ``rng``: hypothesis shrinks a failure to a small seed."""
     return st.integers(min_value=0, max_value=2**32 - 1)
 
 
@@ -32,9 +44,15 @@ def rng(seed):
     return np.random.default_rng(seed)
 
 
+def _array(values, dtype):
+    # np.asarray keeps a 0-d result an array: md.tensor would turn a NumPy
+    # scalar into float32, losing the float64 gradcheck needs.
+    return np.asarray(values, dtype=dtype)
+
+
 def arrays(shape, dtype=np.float64, low=-2.0, high=2.0):
     """Arrays of ``shape`` with values uniform in [low, high)."""
-    return seeds().map(lambda s: rng(s).uniform(low, high, shape).astype(dtype))
+    return seeds().map(lambda s: _array(rng(s).uniform(low, high, shape), dtype))
 
 
 def distinct_arrays(shape, dtype=np.float64, gap=0.05):
@@ -47,18 +65,18 @@ def distinct_arrays(shape, dtype=np.float64, gap=0.05):
         count = int(np.prod(shape, dtype=np.int64))
         ranks = r.permutation(count).astype(np.float64)
         values = (ranks - count / 2) * gap + r.uniform(0, gap / 4, count)
-        return values.reshape(shape).astype(dtype)
+        return _array(values.reshape(shape), dtype)
     return seeds().map(build)
 
 
 def off_kink_arrays(shape, kinks=(0.0,), margin=0.05, dtype=np.float64, low=-2.0, high=2.0):
     """Uniform arrays with every value at least ``margin`` from each kink (relu at 0, relu6 at 6)."""
     def build(seed):
-        values = rng(seed).uniform(low, high, shape)
+        values = np.asarray(rng(seed).uniform(low, high, shape), dtype=np.float64)
         for kink in kinks:
             near = np.abs(values - kink) < margin
             values[near] = kink + np.where(values[near] >= kink, margin, -margin)
-        return values.astype(dtype)
+        return _array(values, dtype)
     return seeds().map(build)
 
 
@@ -67,10 +85,48 @@ def shapes(min_dims=1, max_dims=4, min_side=1, max_side=5):
 
 
 def broadcastable_shapes(count=2, max_dims=4, max_side=4):
-    """(input shapes, result shape) of ``count`` mutually broadcastable shapes."""
+    """(input shapes, result shape) of ``count`` mutually broadcastable shapes (0-d included)."""
     return hnp.mutually_broadcastable_shapes(
         num_shapes=count, min_dims=0, max_dims=max_dims, max_side=max_side
     ).map(lambda b: (b.input_shapes, b.result_shape))
+
+
+def axes(ndim):
+    """A reduction's ``axis`` for an ``ndim``-D tensor: None, one axis (negative ones too),
+    or a tuple of distinct axes in any order."""
+    if ndim == 0:
+        return st.none()
+    one = st.integers(-ndim, ndim - 1)
+    several = st.lists(st.integers(0, ndim - 1), min_size=1, max_size=ndim, unique=True).flatmap(
+        lambda chosen: st.tuples(*(st.sampled_from((a, a - ndim)) for a in chosen))
+    )
+    return st.one_of(st.none(), one, several)
+
+
+@st.composite
+def _take_along(draw, shape):
+    """x[:, ..., [i, j, i], ...]: an index list on one axis, repeats and negatives allowed."""
+    axis = draw(st.integers(0, len(shape) - 1))
+    size = shape[axis]
+    picks = draw(st.lists(st.integers(-size, size - 1), min_size=1, max_size=2 * size + 1))
+    return (slice(None),) * axis + (np.asarray(picks, dtype=np.int64),)
+
+
+def indices(shape):
+    """Indices for an array of ``shape`` (every side >= 1): basic ones (ints, slices,
+    None, Ellipsis) and advanced ones (integer arrays that may repeat a cell, whose
+    gradients must then add up)."""
+    return st.one_of(
+        hnp.basic_indices(shape, allow_newaxis=True, allow_ellipsis=True),
+        hnp.integer_array_indices(shape, result_shape=hnp.array_shapes(min_dims=1, max_dims=2, max_side=4)),
+        _take_along(shape),
+    )
+
+
+def nchw_shapes(max_batch=3, max_channels=4, max_side=6, min_side=1):
+    """(N, C, H, W) shapes with N=1, C=1 and odd, non-square sizes among them."""
+    side = st.integers(min_side, max_side)
+    return st.tuples(st.integers(1, max_batch), st.integers(1, max_channels), side, side)
 
 
 @dataclass(frozen=True)
@@ -99,7 +155,11 @@ def _input_side(draw, out, kernel, stride, padding_cap, dilation):
 def conv2d_cases(draw, max_batch=2, max_channels=3, max_groups=3, max_kernel=4,
                  max_stride=3, max_dilation=2, max_out=4):
     """Conv configurations with N=1, C=1, odd and non-square sizes, 1x1 kernels,
-    kernel = input, stride > kernel, padding up to k-1, dilation and groups."""
+    kernel = input, stride > kernel, padding up to k-1, dilation and groups.
+
+    The input size is derived from a drawn output size, so ``out_shape`` is
+    known by construction, not by the formula under test.
+    """
     groups = draw(st.integers(1, max_groups))
     c_in = groups * draw(st.integers(1, max_channels))
     c_out = groups * draw(st.integers(1, max_channels))
@@ -128,10 +188,23 @@ class PoolCase:
     stride: tuple
     padding: tuple
     ceil_mode: bool
+    out_shape: tuple
+
+
+def pool_output_side(size, kernel, stride, padding, ceil_mode):
+    """PyTorch's pooled size: floor (or ceil) of (size + 2p - k) / s, plus one; with
+    ceil_mode a last window that would start in the right padding is dropped."""
+    span = size + 2 * padding - kernel
+    out = (-(-span // stride) if ceil_mode else span // stride) + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
 
 
 @st.composite
 def pool2d_cases(draw, max_batch=2, max_channels=3, max_kernel=4, max_stride=4, max_extra=5):
+    """Pooling configurations: N=1, C=1, non-square windows, stride > kernel,
+    padding up to kernel // 2, ceil_mode on and off."""
     n = draw(st.integers(1, max_batch))
     c = draw(st.integers(1, max_channels))
     kernel = tuple(draw(st.integers(1, max_kernel)) for _ in range(2))
@@ -140,7 +213,9 @@ def pool2d_cases(draw, max_batch=2, max_channels=3, max_kernel=4, max_stride=4, 
     size = tuple(
         max(1, k - 2 * p) + draw(st.integers(0, max_extra)) for k, p in zip(kernel, padding)
     )
+    ceil_mode = draw(st.booleans())
+    out = tuple(pool_output_side(*args, ceil_mode) for args in zip(size, kernel, stride, padding))
     return PoolCase(
         x_shape=(n, c) + size, kernel_size=kernel, stride=stride, padding=padding,
-        ceil_mode=draw(st.booleans()),
+        ceil_mode=ceil_mode, out_shape=(n, c) + out,
     )
