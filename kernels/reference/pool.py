@@ -5,6 +5,8 @@ then run past the bottom/right padding, and those cells count as absent.
 
 Max pooling returns, beside the output, the argmax relative to the window
 (tap ``i*kw + j``); a strictly-greater test keeps the first maximum on ties.
+A NaN in a window wins over every number, as in PyTorch, so max pooling
+never hides a NaN: the output is NaN and the argmax names the first NaN.
 Average pooling divides by the window's cells inside the zero-padded input
 (padding counted, the ceil_mode overhang beyond it not), as PyTorch does with
 ``count_include_pad=True``.
@@ -46,7 +48,7 @@ def max_pool2d_forward(x, kernel_size, stride, padding, output_size):
     argmax = np.zeros((n, c) + tuple(output_size), dtype=np.int32)
     for i, j, rows, cols in _taps(kernel_size, stride, output_size):
         value = padded[:, :, rows, cols]
-        better = value > y
+        better = (value > y) | (np.isnan(value) & ~np.isnan(y))
         y[better] = value[better]
         argmax[better] = i * kernel_size[1] + j
     return y, argmax

@@ -42,14 +42,12 @@ class BatchNormTrain(Function):
         return y.reshape(x.shape)
 
     def _update_running(self, mean, var, m):
-        if self.running_mean is None:
-            return
-        unbiased = var * (m / (m - 1)) if m > 1 else var
-        keep = 1.0 - self.momentum
-        self.running_mean *= keep
-        self.running_mean += self.momentum * mean.astype(self.running_mean.dtype, copy=False)
-        self.running_var *= keep
-        self.running_var += self.momentum * unbiased.astype(self.running_var.dtype, copy=False)
+        """Blend the batch statistics into the buffers, in place (m > 1 values per channel)."""
+        unbiased = var * (m / (m - 1))
+        for running, batch in ((self.running_mean, mean), (self.running_var, unbiased)):
+            if running is not None:
+                running *= 1.0 - self.momentum
+                running += self.momentum * batch.astype(running.dtype, copy=False)
 
     def backward(self, gy):
         x3, gamma, mean, var = self.saved_tensors
@@ -95,7 +93,11 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None,
     op = "batch_norm"
     x = as_tensor(x)
     arguments.ndim(x, (2, 4), op, "input", "N, C or N, C, H, W")
-    arguments.floating(x, op)
+    arguments.kernel_floating(x, op)
+    momentum = arguments.probability(momentum, op, "momentum")
+    eps = arguments.real(eps, op, "eps")
+    if eps < 0:
+        raise ValueError(f"{op}: eps must be >= 0, got {eps!r}")
     channels = x.shape[1]
     xp = get_array_module(x.data)
     stats = []
@@ -106,6 +108,12 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None,
             stats.append(None)
             continue
         array = value.data if isinstance(value, Tensor) else value
+        on_device = hasattr(array, "dtype") and get_array_module(array) is xp
+        if not (on_device and array.dtype.kind == "f"):
+            got = f"{type(array).__name__} of {getattr(array, 'dtype', 'no dtype')}"
+            raise TypeError(
+                f"{op}: {name} must be a float Tensor on the input's device ({x.device}), got {got}"
+            )
         if array.shape != (channels,):
             raise ValueError(f"{op}: {name} must have shape ({channels},) for input {x.shape}, got {array.shape}")
         stats.append(array)
@@ -121,5 +129,5 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None,
             raise ValueError(
                 f"{op}: training needs more than one value per channel, got input {x.shape}"
             )
-        return BatchNormTrain(stats[0], stats[1], float(momentum), float(eps))(x, weight, bias)
-    return BatchNormEval(stats[0], stats[1], float(eps))(x, weight, bias)
+        return BatchNormTrain(stats[0], stats[1], momentum, eps)(x, weight, bias)
+    return BatchNormEval(stats[0], stats[1], eps)(x, weight, bias)

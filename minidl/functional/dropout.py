@@ -22,19 +22,23 @@ class Dropout(Function):
         self.p, self.seed = p, seed
 
     def forward(self, x):
-        self.mask = kernels_for(x).dropout_mask(x.shape, self.p, self.seed, x.dtype)
-        return x * self.mask
+        mask = kernels_for(x).dropout_mask(x.shape, self.p, self.seed, x.dtype)
+        self.save_for_backward(mask)
+        return x * mask
 
     def backward(self, gy):
-        return gy * self.mask
+        (mask,) = self.saved_tensors
+        return gy * mask
 
 
 def dropout(x, p=0.5, training=True):
+    """Zero each element with probability p and scale the rest by 1 / (1 - p) in training;
+    the identity when not training or p == 0, and zeros when p == 1."""
     from minidl.tensor import as_tensor
 
     x = as_tensor(x)
     p = arguments.probability(p, "dropout", "p")
-    arguments.floating(x, "dropout")
+    arguments.kernel_floating(x, "dropout")
     if not training or p == 0.0:
         return x
     if p == 1.0:

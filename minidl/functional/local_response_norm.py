@@ -2,9 +2,15 @@
 
     b_c = a_c / (k + alpha * sum_{|c'-c| <= size//2} a_{c'}^2) ** beta
 
-This is the paper's formula. PyTorch's ``local_response_norm`` divides alpha by
-``size`` (and pads even windows asymmetrically); minidl does not, so to match
-PyTorch pass ``alpha = torch_alpha / size``.
+This is the paper's formula, and it differs from PyTorch's ``local_response_norm``
+in two ways:
+
+- PyTorch divides alpha by ``size``; minidl does not. For an odd size,
+  minidl's ``alpha`` equals PyTorch's ``alpha / size``: the paper's
+  alpha = 1e-4 with size 5 is PyTorch's ``alpha=5e-4``.
+- The window is always symmetric, channels c - size//2 .. c + size//2 (zeros
+  beyond the edges), so an even size spans size + 1 channels; PyTorch's even
+  window is asymmetric, size//2 channels before c and size//2 - 1 after.
 
 >>> import numpy as np, minidl as md
 >>> x = md.tensor(np.ones((1, 3, 1, 1)))
@@ -32,15 +38,18 @@ class LocalResponseNorm(Function):
 
 
 def local_response_norm(x, size=5, alpha=1e-4, beta=0.75, k=2.0):
+    """Normalise each channel of x (N, C, H, W) by its neighbours; see the module docstring."""
     from minidl.tensor import as_tensor
 
     op = "local_response_norm"
     x = as_tensor(x)
     arguments.ndim(x, 4, op, "input", "N, C, H, W")
-    arguments.floating(x, op)
+    arguments.kernel_floating(x, op)
     size = arguments.integer(size, op, "size", 1)
+    alpha, beta, k = (arguments.real(alpha, op, "alpha"), arguments.real(beta, op, "beta"),
+                      arguments.real(k, op, "k"))
     if not (k > 0 and alpha >= 0):
         raise ValueError(
             f"{op}: need k > 0 and alpha >= 0 so the scale stays positive, got k={k}, alpha={alpha}"
         )
-    return LocalResponseNorm(size, float(alpha), float(beta), float(k))(x)
+    return LocalResponseNorm(size, alpha, beta, k)(x)

@@ -52,7 +52,7 @@ def cross_entropy(logits, labels, reduction="mean"):
     from minidl.tensor import Tensor, as_tensor
 
     logits = as_tensor(logits)
-    arguments.floating(logits, "cross_entropy", "logits")
+    arguments.kernel_floating(logits, "cross_entropy", "logits")
     arguments.ndim(logits, 2, "cross_entropy", "logits", "(batch, classes)")
     if reduction not in REDUCTIONS:
         raise ValueError(f"cross_entropy: reduction must be one of {REDUCTIONS}, got {reduction!r}")

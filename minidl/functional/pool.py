@@ -1,6 +1,6 @@
 """Max, average and adaptive average pooling over NCHW tensors.
 
-Both windows pools follow PyTorch exactly: ``padding <= kernel_size // 2``;
+Both window pools follow PyTorch exactly: ``padding <= kernel_size // 2``;
 with ``ceil_mode`` a last window is kept only if it starts inside the input or
 its left padding; the average divides by the window's cells inside the
 zero-padded input (padding counted, the ceil_mode overhang beyond the padding
@@ -26,15 +26,17 @@ class MaxPool2d(Function):
         self.output_size = output_size
 
     def forward(self, x):
-        y, self.argmax = kernels_for(x).max_pool2d_forward(
+        y, argmax = kernels_for(x).max_pool2d_forward(
             x, self.kernel_size, self.stride, self.padding, self.output_size
         )
         self.x_shape = x.shape
+        self.save_for_backward(argmax)
         return y
 
     def backward(self, gy):
+        (argmax,) = self.saved_tensors
         return kernels_for(gy).max_pool2d_backward(
-            gy, self.argmax, self.x_shape, self.kernel_size, self.stride, self.padding
+            gy, argmax, self.x_shape, self.kernel_size, self.stride, self.padding
         )
 
 
@@ -73,14 +75,16 @@ def _window_args(op, x, kernel_size, stride, padding, ceil_mode):
 
     x = as_tensor(x)
     arguments.ndim(x, 4, op, "input", "N, C, H, W")
-    arguments.floating(x, op)
-    kernel_size = arguments.pair(kernel_size, op, "kernel_size", 1)
-    stride = kernel_size if stride is None else arguments.pair(stride, op, "stride", 1)
-    padding = arguments.pair(padding, op, "padding", 0)
+    arguments.kernel_floating(x, op)
+    shapes = f"input {x.shape}"
+    kernel_size = arguments.pair(kernel_size, op, "kernel_size", 1, shapes)
+    stride = kernel_size if stride is None else arguments.pair(stride, op, "stride", 1, shapes)
+    padding = arguments.pair(padding, op, "padding", 0, shapes)
     for k, p in zip(kernel_size, padding):
         if p > k // 2:
             raise ValueError(
-                f"{op}: padding {padding} must be at most half the kernel_size {kernel_size}"
+                f"{op}: padding {padding} must be at most half the kernel_size {kernel_size} "
+                f"(input {x.shape})"
             )
     output_size = tuple(
         arguments.pool_output_size(size, k, s, p, bool(ceil_mode), op, dim)
@@ -114,7 +118,7 @@ def adaptive_avg_pool2d(x, output_size):
     x = as_tensor(x)
     arguments.ndim(x, 4, op, "input", "N, C, H, W")
     arguments.floating(x, op)
-    oh, ow = arguments.pair(output_size, op, "output_size", 1)
+    oh, ow = arguments.pair(output_size, op, "output_size", 1, f"input {x.shape}")
     h, w = x.shape[2:]
     if (oh, ow) == (1, 1):
         return GlobalAvgPool2d()(x)

@@ -15,7 +15,8 @@ class _BatchNorm(Module):
         super().__init__()
         name = type(self).__name__
         self.num_features = arguments.integer(num_features, name, "num_features", 1)
-        self.eps, self.momentum = float(eps), float(momentum)
+        self.eps = arguments.real(eps, name, "eps")
+        self.momentum = arguments.probability(momentum, name, "momentum")
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:
             self.weight = Parameter(np.ones(num_features, dtype=np.float32))
