@@ -14,6 +14,7 @@ True
 """
 
 import importlib
+import sys
 
 import numpy as np
 
@@ -59,6 +60,8 @@ def require_cupy(what="the 'cuda' device"):
 
 def is_cupy_array(array):
     cp = _cupy
+    if cp is None and "cupy" in sys.modules:
+        cp = _load_cupy()  # the caller imported CuPy first: its arrays are on the GPU
     return cp is not None and isinstance(array, cp.ndarray)
 
 
