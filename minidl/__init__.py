@@ -15,12 +15,15 @@ from minidl.autograd import Function, enable_grad, is_grad_enabled, no_grad, set
 from minidl.random import manual_seed
 from minidl.tensor import Tensor, tensor
 from minidl import functional, nn, optim  # noqa: E402  (they build on Tensor)
+# Imported now, not lazily: importing the submodule later would otherwise set
+# md.summary to the module and hide the function.
+from minidl.summary import summary  # noqa: E402
 
 __version__ = "0.1.0"
 
 # Loaded on first use: testing needs hypothesis (a test extra), the rest is not
 # needed to run an op.
-_LAZY_MODULES = ("testing", "models", "data", "kernels")
+_LAZY_MODULES = ("testing", "models", "data", "training", "kernels")
 
 
 def __getattr__(name):

@@ -17,6 +17,7 @@ state dict but never trained.
 ['fc.weight', 'fc.bias']
 """
 
+import threading
 from collections import OrderedDict
 
 import numpy as np
@@ -96,7 +97,14 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
 
     def __call__(self, *inputs, **kwargs):
-        output = self.forward(*inputs, **kwargs)
+        _calls.depth = getattr(_calls, "depth", 0) + 1
+        try:
+            output = self.forward(*inputs, **kwargs)
+        except ValueError as error:
+            _name_failing_layer(error, self, inputs, outermost=_calls.depth == 1)
+            raise
+        finally:
+            _calls.depth -= 1
         for hook in list(self._forward_hooks.values()):
             hook(self, inputs, output)
         return output
@@ -256,6 +264,31 @@ class Module:
             body = repr(module).replace("\n", "\n  ")
             lines.append(f"  ({name}): {body}")
         return "\n".join(lines) + "\n)"
+
+
+# How deep this thread is in nested Module calls: the outermost call names the
+# layer a ValueError came from.
+_calls = threading.local()
+
+
+def _name_failing_layer(error, module, inputs, outermost):
+    """Add to a ValueError, once, which layer raised it (the innermost module, by its
+    dotted name in the outermost one) and that layer's input shape, so a wrong input
+    size names where the maps became smaller than a kernel."""
+    if not hasattr(error, "minidl_layer"):
+        error.minidl_layer = module
+        error.minidl_input_shapes = [x.shape for x in inputs if isinstance(x, Tensor)]
+    if not outermost or getattr(error, "minidl_named", False):
+        return
+    error.minidl_named = True
+    layer = error.minidl_layer
+    name = next((n for n, m in module.named_modules() if m is layer), None)
+    if layer is module or not name:
+        return
+    shapes = ", ".join(str(shape) for shape in error.minidl_input_shapes)
+    where = f" (raised in layer {name!r}, {type(layer).__name__}, on input {shapes})"
+    message = str(error.args[0]) if error.args else ""
+    error.args = (message + where,) + tuple(error.args[1:])
 
 
 class _HookHandle:
