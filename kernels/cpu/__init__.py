@@ -1,17 +1,16 @@
 """The CPU kernel set: Numba kernels where a loop is the work, NumPy where it is not."""
 
-from minidl.kernels.reference import (  # replaced op by op with the Numba kernels
-    avg_pool2d_backward,
-    avg_pool2d_forward,
-    batch_norm_backward,
-    batch_norm_forward_train,
-    col2im,
-    dropout_mask,
-    im2col,
-    lrn_backward,
-    lrn_forward,
-    max_pool2d_backward,
-    max_pool2d_forward,
+from minidl.kernels.reference import (  # a few whole-array NumPy ops: nothing for Numba to win
     softmax_cross_entropy_backward,
     softmax_cross_entropy_forward,
+)
+from minidl.kernels.cpu.batch_norm import batch_norm_backward, batch_norm_forward_train
+from minidl.kernels.cpu.conv import col2im, im2col
+from minidl.kernels.cpu.dropout import dropout_mask
+from minidl.kernels.cpu.lrn import lrn_backward, lrn_forward
+from minidl.kernels.cpu.pool import (
+    avg_pool2d_backward,
+    avg_pool2d_forward,
+    max_pool2d_backward,
+    max_pool2d_forward,
 )

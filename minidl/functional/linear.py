@@ -1,5 +1,10 @@
 """Fully connected layer: y = x @ weight.T + bias, weight of shape (out, in).
 
+x may have any number of leading axes; they are flattened into rows. On the
+CPU the rows of a large layer are cut into ``ROW_SLICES`` slices whose GEMMs
+run side by side on the CPU threads (``minidl.threads``); the weight gradient
+is the sum of the slices' shares, added in slice order.
+
 >>> import numpy as np, minidl as md
 >>> x = md.tensor(np.ones((2, 3)))
 >>> w = md.tensor(np.full((4, 3), 0.5))
@@ -7,28 +12,57 @@
 (2, 4)
 """
 
+from minidl import threads
 from minidl.autograd import Function
+from minidl.backend import device_of, get_array_module
 from minidl.functional import arguments
+
+# From this many multiply-adds on, the CPU cuts the rows into ROW_SLICES slices
+# (below it, handing rows to other threads costs more than it saves). The count
+# is a constant, not the thread count, so results never depend on the threads.
+PARALLEL_MACS = 2**22
+ROW_SLICES = 4
+
+
+def _row_slices(rows, weight):
+    if device_of(weight) != "cpu" or rows * weight.size < PARALLEL_MACS:
+        return [slice(0, rows)]
+    return threads.split(rows, ROW_SLICES)
 
 
 class Linear(Function):
     def forward(self, x, weight, bias=None):
         self.save_for_backward(x, weight)
-        y = x @ weight.T
+        xp = get_array_module(x)
+        x2 = x.reshape(-1, x.shape[-1])
+        y = xp.empty((x2.shape[0], weight.shape[0]), dtype=x.dtype)
+
+        def rows(part):
+            xp.matmul(x2[part], weight.T, out=y[part])
+
+        threads.map_slices(rows, _row_slices(x2.shape[0], weight), device_of(x))
         if bias is not None:
             y += bias
-        return y
+        return y.reshape(x.shape[:-1] + (weight.shape[0],))
 
     def backward(self, gy):
         x, weight = self.saved_tensors
-        gx = gy @ weight if self.needs_input_grad[0] else None
-        gw = None
-        if self.needs_input_grad[1]:
-            gw = gy.reshape(-1, gy.shape[-1]).T @ x.reshape(-1, x.shape[-1])
-        grads = (gx, gw)
+        xp = get_array_module(gy)
+        need_x, need_w = self.needs_input_grad[:2]
+        x2, gy2 = x.reshape(-1, x.shape[-1]), gy.reshape(-1, gy.shape[-1])
+        gx = xp.empty_like(x2) if need_x else None
+
+        def rows(part):
+            """Write gx for the rows; return their share of gw."""
+            if need_x:
+                xp.matmul(gy2[part], weight, out=gx[part])
+            return gy2[part].T @ x2[part] if need_w else None
+
+        shares = threads.map_slices(rows, _row_slices(x2.shape[0], weight), device_of(gy))
+        gw = threads.sum_in_order(shares)
+        grads = (None if gx is None else gx.reshape(x.shape), gw)
         if len(self.needs_input_grad) == 3:
-            gb = gy.reshape(-1, gy.shape[-1]).sum(axis=0) if self.needs_input_grad[2] else None
-            grads += (gb,)
+            grads += (gy2.sum(axis=0) if self.needs_input_grad[2] else None,)
         return grads
 
 

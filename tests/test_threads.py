@@ -1,0 +1,116 @@
+"""minidl.threads: batch slices shared out among CPU threads, and the ops that use it
+(conv2d, linear) giving the same results on any number of threads."""
+
+import importlib
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import minidl as md
+from minidl import threads
+from minidl.testing import strategies as mst
+
+F = md.functional
+linear_op = importlib.import_module("minidl.functional.linear")  # the module, not the function
+
+# Slices run on several threads only where BLAS can be kept to one thread (OpenBLAS).
+PARALLEL = threads.openblas_thread_setter() is not None
+
+
+@pytest.fixture
+def thread_count():
+    """Set minidl's thread count for one test, and put it back afterwards."""
+    before = threads.get_num_threads()
+    yield threads.set_num_threads
+    threads.set_num_threads(before)
+
+
+@given(n=st.integers(0, 40), parts=st.integers(1, 9))
+def test_split_covers_the_range_in_near_equal_slices(n, parts):
+    slices = threads.split(n, parts)
+    assert [i for s in slices for i in range(n)[s]] == list(range(n))
+    sizes = [s.stop - s.start for s in slices]
+    assert len(slices) == max(1, min(n, parts)) and max(sizes) - min(sizes) <= 1
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 8])
+def test_map_slices_returns_results_in_order(thread_count, count):
+    thread_count(count)
+    slices = threads.split(23, 7)
+    assert threads.map_slices(lambda s: (s.start, s.stop), slices) == [(s.start, s.stop) for s in slices]
+
+
+def test_map_slices_uses_other_threads_on_the_cpu_only(thread_count):
+    thread_count(2)
+    idents = threads.map_slices(lambda s: threading.get_ident(), threads.split(4, 2))
+    assert len(set(idents)) == (2 if PARALLEL else 1)
+    assert threads.map_slices(lambda s: threading.get_ident(), threads.split(4, 2), device="cuda") == (
+        [threading.get_ident()] * 2
+    )
+
+
+def test_a_failing_slice_raises_after_every_run_finished(thread_count):
+    thread_count(3)
+    done = []
+
+    def work(part):
+        if part.start == 0:
+            raise RuntimeError("slice 0 failed")
+        done.append(part.start)
+
+    with pytest.raises(RuntimeError, match="slice 0 failed"):
+        threads.map_slices(work, threads.split(6, 6))
+    # runs [0, 1], [2, 3], [4, 5]: the calling thread's stops at 0, the others finish
+    assert sorted(done) == ([2, 3, 4, 5] if PARALLEL else [])
+
+
+@pytest.mark.parametrize("count", [0, -1, 1.5, True, "2"])
+def test_set_num_threads_rejects_bad_counts(count):
+    with pytest.raises(ValueError, match="set_num_threads"):
+        threads.set_num_threads(count)
+
+
+def conv_and_grads(x, w, b, case):
+    xt, wt, bt = (md.tensor(a, requires_grad=True) for a in (x, w, b))
+    y = F.conv2d(xt, wt, bt, case.stride, case.padding, case.dilation, case.groups)
+    y.backward(np.ones(y.shape) * np.linspace(-1, 1, y.size).reshape(y.shape))
+    return y.numpy(), xt.grad, wt.grad, bt.grad
+
+
+@given(case=mst.conv2d_cases(max_batch=6), seed=mst.seeds())
+def test_conv2d_is_the_same_on_one_and_three_threads(case, seed):
+    rng = mst.rng(seed)
+    x, w = rng.uniform(-1, 1, case.x_shape), rng.uniform(-1, 1, case.w_shape)
+    b = rng.uniform(-1, 1, case.w_shape[0])
+    before = threads.get_num_threads()
+    try:
+        threads.set_num_threads(1)
+        one = conv_and_grads(x, w, b, case)
+        threads.set_num_threads(3)
+        three = conv_and_grads(x, w, b, case)
+    finally:
+        threads.set_num_threads(before)
+    for a, c in zip(one, three):  # the slicing does not depend on the threads: same bits
+        assert a.tobytes() == c.tobytes()
+
+
+@pytest.mark.parametrize("shape", [(7, 5), (2, 3, 5), (5,)])
+def test_linear_in_row_slices_matches_one_product(thread_count, monkeypatch, shape):
+    rng = np.random.default_rng(0)
+    x = md.tensor(rng.standard_normal(shape), requires_grad=True)
+    w = md.tensor(rng.standard_normal((4, 5)), requires_grad=True)
+    b = md.tensor(rng.standard_normal(4), requires_grad=True)
+    gy = rng.standard_normal(shape[:-1] + (4,))
+    thread_count(3)
+    monkeypatch.setattr(linear_op, "PARALLEL_MACS", 0)  # slice even this small layer
+    y = F.linear(x, w, b)
+    y.backward(gy)
+    x2 = x.numpy().reshape(-1, 5)
+    gy2 = gy.reshape(-1, 4)
+    np.testing.assert_allclose(y.numpy(), x.numpy() @ w.numpy().T + b.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(x.grad, (gy2 @ w.numpy()).reshape(shape), rtol=1e-12)
+    np.testing.assert_allclose(w.grad, gy2.T @ x2, rtol=1e-12)
+    np.testing.assert_allclose(b.grad, gy2.sum(axis=0), rtol=1e-12)
