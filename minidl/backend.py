@@ -35,15 +35,19 @@ def _load_cupy():
     return _cupy
 
 
+_gpu_seen = None
+
+
 def cupy_available():
-    """True when CuPy imports and at least one CUDA device is visible."""
-    cp = _load_cupy()
-    if cp is None:
-        return False
-    try:
-        return cp.cuda.runtime.getDeviceCount() > 0
-    except Exception:
-        return False
+    """True when CuPy imports and at least one CUDA device is visible (asked once)."""
+    global _gpu_seen
+    if _gpu_seen is None:
+        cp = _load_cupy()
+        try:
+            _gpu_seen = cp is not None and cp.cuda.runtime.getDeviceCount() > 0
+        except Exception:
+            _gpu_seen = False
+    return _gpu_seen
 
 
 def require_cupy(what="the 'cuda' device"):

@@ -453,6 +453,7 @@ def without_cupy(monkeypatch):
     monkeypatch.setitem(sys.modules, "cupy", None)
     monkeypatch.setattr(backend, "_cupy", None)
     monkeypatch.setattr(backend, "_cupy_error", None)
+    monkeypatch.setattr(backend, "_gpu_seen", None)
     monkeypatch.setattr(loader, "_cupy", None)
 
 
