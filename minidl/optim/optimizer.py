@@ -83,7 +83,7 @@ class Optimizer:
         for index, values in state_dict["state"].items():
             p = params[int(index)]
             self.state[id(p)] = {
-                k: backend.to_device(v, p.device).astype(p.dtype, copy=False) if hasattr(v, "shape") else v
+                k: backend.to_device(v, p.device).astype(p.dtype, copy=True) if hasattr(v, "shape") else v
                 for k, v in values.items()
             }
         for own, saved in zip(self.param_groups, groups):

@@ -1,0 +1,155 @@
+"""``minidl train MODEL``: train a registered model on a dataset, with progress bars,
+checkpoints, ``metrics.json`` and ``curves.png``.
+
+With no options, ``minidl train lenet5`` trains LeNet-5 on Fashion-MNIST on the
+CPU for 2 epochs of batch 128 with SGD (lr 0.05, momentum 0.9, weight decay
+5e-4; the rate drops to 0.005 for the second epoch, the default ``step``
+schedule) and writes its files to ``runs/lenet5-fashion-mnist``. The same
+command with ``--resume`` continues from that directory's ``last.npz``.
+
+Why a schedule by default: with a constant rate the last iterate's test
+accuracy swings by two points from seed to seed (PyTorch, same recipe, seeds
+0-3: 89.5, 89.5, 87.4, 87.7%); dropping the rate for the last epoch settles it
+(89.7, 89.5, 89.9, 89.0%).
+"""
+
+import os
+import sys
+import time
+
+from minidl.training import builders
+
+# The options that decide a run's numbers: a resumed run must use the same ones.
+RUN_OPTIONS = ("model", "dataset", "batch_size", "lr", "momentum", "weight_decay", "optimizer", "schedule",
+               "warmup", "augment", "seed", "limit_train", "limit_test")
+
+
+def add_arguments(parser):
+    parser.add_argument("model", help="a registered model name (see `minidl models`), e.g. lenet5")
+    parser.add_argument("--dataset", default="fashion-mnist",
+                        help="fashion-mnist (default), mnist, cifar10 or cifar100")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs to train (default 2)")
+    parser.add_argument("--batch-size", type=int, default=128, help="batch size (default 128)")
+    parser.add_argument("--lr", type=float, default=0.05, help="learning rate (default 0.05)")
+    parser.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
+    parser.add_argument("--weight-decay", type=float, default=5e-4, help="weight decay (default 5e-4)")
+    parser.add_argument("--optimizer", default="sgd", choices=builders.OPTIMIZERS, help="default sgd")
+    parser.add_argument("--schedule", default="step", choices=builders.SCHEDULES,
+                        help="learning-rate schedule, stepped each epoch (default step: x0.1 every "
+                             "max(1, epochs // 3) epochs)")
+    parser.add_argument("--warmup", type=int, default=0, help="warm-up epochs of --schedule cosine")
+    parser.add_argument("--augment", nargs="?", const="crop,flip", default="none", metavar="LIST",
+                        help="comma-separated augmentations from crop, flip, jitter "
+                             "(--augment alone: crop,flip; default none)")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="default cpu")
+    parser.add_argument("--seed", type=int, default=0, help="seed of initialisation and data order (default 0)")
+    parser.add_argument("--out", metavar="DIR", help="output directory (default runs/MODEL-DATASET)")
+    parser.add_argument("--resume", nargs="?", const=True, default=None, metavar="CHECKPOINT",
+                        help="continue from DIR/last.npz (or from CHECKPOINT)")
+    parser.add_argument("--force", action="store_true", help="start afresh even if DIR holds a run")
+    parser.add_argument("--data-dir", metavar="DIR",
+                        help="look here first for the dataset (then $MINIDL_DATA, ~/.cache/minidl, "
+                             "/usr/local/share/datasets, /usr/share/datasets)")
+    parser.add_argument("--download", action="store_true",
+                        help="download the dataset from its official source if it is not found")
+    parser.add_argument("--limit-train", type=int, metavar="N", help="train on the first N images only")
+    parser.add_argument("--limit-test", type=int, metavar="N", help="evaluate on the first N images only")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run(args):
+    from minidl.training import TrainingInterrupted
+
+    try:
+        return train(args)
+    except TrainingInterrupted:
+        raise
+    except (ValueError, OSError, RuntimeError) as error:
+        print(f"minidl train: error: {error}", file=sys.stderr)
+        return 1
+
+
+def _config(args):
+    config = {key: getattr(args, key) for key in RUN_OPTIONS}
+    config["augment"] = ",".join(builders.parse_augment(args.augment)) or "none"
+    return config
+
+
+def _check_resumable(state, config, path):
+    saved = state.get("run", {}).get("config", {})
+    differences = [
+        f"--{key.replace('_', '-')}: checkpoint {saved.get(key)!r}, now {config[key]!r}"
+        for key in RUN_OPTIONS if saved.get(key) != config[key]
+    ]
+    if differences:
+        raise ValueError(
+            f"{path} was trained with other options; resume with the same ones (or start afresh in "
+            "another --out):\n  " + "\n  ".join(differences)
+        )
+
+
+def train(args):
+    import minidl as md
+    from minidl.data import DataLoader, load_dataset, spec
+    from minidl.training import Trainer, load_checkpoint
+
+    started = time.perf_counter()
+    dataset = spec(args.dataset)
+    for name in ("epochs", "batch_size"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    config = _config(args)
+    md.manual_seed(args.seed)
+    model = builders.build_model(args.model, dataset).to(args.device)
+
+    out = args.out or os.path.join("runs", f"{args.model}-{args.dataset}")
+    last = os.path.join(out, "last.npz")
+    state = None
+    if args.resume:
+        path = last if args.resume is True else args.resume
+        state = load_checkpoint(path)
+        try:
+            model.load_state_dict(state["model"])
+        except ValueError as error:
+            saved = state.get("run", {}).get("model")
+            raise ValueError(
+                f"cannot resume {args.model!r} from {path}, saved from model {saved!r}:\n{error}"
+            ) from None
+        _check_resumable(state, config, path)
+    elif os.path.exists(last) and not args.force:
+        raise ValueError(f"{out} already holds a run ({last}); continue it with --resume, "
+                         "start it again with --force, or pick another --out")
+
+    train_set = load_dataset(args.dataset, "train", args.data_dir, args.download, not args.no_progress)
+    test_set = load_dataset(args.dataset, "test", args.data_dir, args.download, not args.no_progress)
+    train_set, test_set = train_set.head(args.limit_train), test_set.head(args.limit_test)
+    builders.check_model_fits(model, args.model, args.dataset, train_set.image_shape, args.device)
+
+    augment = builders.parse_augment(args.augment)
+    train_loader = DataLoader(train_set, args.batch_size, shuffle=True, seed=args.seed,
+                              transform=builders.train_transform(dataset, train_set.image_shape, augment))
+    test_loader = DataLoader(test_set, args.batch_size, transform=builders.test_transform(dataset))
+    optimizer = builders.build_optimizer(args.optimizer, model.parameters(), args.lr, args.momentum,
+                                         args.weight_decay)
+    schedule = builders.build_schedule(args.schedule, optimizer, args.epochs, args.warmup)
+    run_info = {"model": args.model, "dataset": args.dataset, "device": args.device, "config": config}
+    trainer = Trainer(model, optimizer, train_loader, test_loader, schedule, args.device, out, run_info,
+                      progress=not args.no_progress)
+    if state is not None:
+        trainer.load_state_dict(state)
+        print(f"resuming {last if args.resume is True else args.resume}: "
+              f"epoch {trainer.epoch + 1}, step {trainer.step} of {len(train_loader)}")
+
+    params = sum(p.size for p in model.parameters())
+    print(f"{args.model} ({params:,} parameters) on {args.dataset}: {len(train_set)} training and "
+          f"{len(test_set)} test images of shape {train_set.image_shape}, {args.device}; "
+          f"{args.optimizer} lr {args.lr}, {args.epochs} epoch(s) of {len(train_loader)} batches of {args.batch_size}; "
+          f"writing to {out}")
+    if trainer.epoch >= args.epochs:
+        print(f"nothing to do: the run in {out} has already trained {trainer.epoch} epochs "
+              "(ask for more with --epochs)")
+        return 0
+    final = trainer.fit(args.epochs)[-1]
+    print(f"done: test accuracy {final['test_acc']:.2%} after {final['epoch']} epoch(s), "
+          f"{time.perf_counter() - started:.1f} s; wrote metrics.json, curves.png, last.npz and best.npz in {out}")
+    return 0

@@ -1,0 +1,57 @@
+"""Replacing a file so that a reader sees the old version or the new one, never half of one.
+
+The new content goes to a hidden temporary file in the same directory (so the
+rename never crosses file systems), is flushed and fsynced, and then
+``os.replace`` puts it under the final name in one step. If writing fails, or
+the process is interrupted, the temporary file is removed and the previous
+file is untouched. The directory is fsynced after the rename, so the new name
+survives a power cut too.
+
+>>> import os, tempfile
+>>> path = os.path.join(tempfile.mkdtemp(), "note.txt")
+>>> write_atomically(path, lambda f: f.write(b"hello"))
+>>> open(path, "rb").read()
+b'hello'
+"""
+
+import os
+import tempfile
+
+# mkstemp creates files readable by the owner only; the final file should get
+# the usual permissions (0o666 minus the umask), as open() would give it.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def write_atomically(path, write):
+    """Call ``write(file)`` on a binary temporary file, then move it to ``path``."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o666 & ~_UMASK)
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_directory(directory)
+
+
+def _fsync_directory(directory):
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # not every platform lets a directory be opened
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
