@@ -6,7 +6,8 @@ threads: the caller and a small pool. Each thread runs its slices' im2col
 (Numba, releasing the GIL), GEMMs (BLAS, releasing the GIL) and col2im
 one after another, so the work of a slice stays in that core's cache.
 
-The first time a CPU op maps slices, minidl takes the cores over: BLAS is
+The first time a CPU op maps slices, minidl takes the process over: malloc
+keeps freed memory for the next step (``minidl.allocator``), BLAS is
 asked for one thread (process-wide; only OpenBLAS can be asked, through its C
 API, which is what NumPy's wheels ship), and Numba's parallel kernels run on
 one thread when the calling thread launches them (``numba.set_num_threads``
@@ -31,6 +32,8 @@ import concurrent.futures
 import ctypes
 import os
 import threading
+
+from minidl import allocator
 
 _state = {"threads": None, "pool": None, "blas_single": None}
 _lock = threading.Lock()
@@ -92,6 +95,24 @@ def map_slices(fn, slices, device="cpu"):
     return results
 
 
+# Elementwise work on this many elements or more is cut into FLAT_SLICES slices
+# (below it, handing slices to other threads costs more than it saves).
+PARALLEL_ELEMENTS = 2**18
+FLAT_SLICES = 4
+
+
+def map_flat(fn, size, device="cpu"):
+    """fn(part) for slices of range(size), on the CPU threads: elementwise work on flat
+    arrays. Small or non-CPU work is one call, fn(slice(None)).
+
+    >>> map_flat(lambda part: part, 10)
+    [slice(None, None, None)]
+    """
+    if device != "cpu" or size < PARALLEL_ELEMENTS:
+        return [fn(slice(None))]
+    return map_slices(fn, split(size, FLAT_SLICES), device)
+
+
 def sum_in_order(shares):
     """The slices' partial sums added in slice order (None if they are None), so a
     total never depends on which thread finished first."""
@@ -105,6 +126,7 @@ def sum_in_order(shares):
 
 def _run(fn, run):
     _local.worker = True
+    _numba_single()
     return [fn(part) for part in run]
 
 
@@ -125,18 +147,26 @@ def _shutdown():
 
 def _take_over():
     """BLAS on one thread (once per process) and Numba's kernels on one thread (once per
-    calling thread); False, touching nothing, if this BLAS cannot be asked."""
+    calling thread; pool threads do the same in ``_run``); False, touching neither, if
+    this BLAS cannot be asked. Also, once, ``allocator.keep_freed_memory()``."""
     if _state["blas_single"] is None:
+        allocator.keep_freed_memory()
         setter = openblas_thread_setter()
         if setter is not None:
             setter(1)
         _state["blas_single"] = setter is not None
-    if _state["blas_single"] and not getattr(_local, "numba_single", False):
+    if _state["blas_single"]:
+        _numba_single()
+    return _state["blas_single"]
+
+
+def _numba_single():
+    """Numba's parallel kernels on one thread when this thread launches them (once per thread)."""
+    if not getattr(_local, "numba_single", False):
         import numba
 
         numba.set_num_threads(1)
         _local.numba_single = True
-    return _state["blas_single"]
 
 
 # OpenBLAS builds name the C function differently (NumPy's wheels use the scipy_ prefix).

@@ -114,3 +114,64 @@ def test_linear_in_row_slices_matches_one_product(thread_count, monkeypatch, sha
     np.testing.assert_allclose(x.grad, (gy2 @ w.numpy()).reshape(shape), rtol=1e-12)
     np.testing.assert_allclose(w.grad, gy2.T @ x2, rtol=1e-12)
     np.testing.assert_allclose(b.grad, gy2.sum(axis=0), rtol=1e-12)
+
+
+pool_op = importlib.import_module("minidl.functional.pool")
+
+
+@pytest.mark.parametrize("pool", ["max", "avg"])
+@pytest.mark.parametrize("shape", [(6, 3, 9, 7), (2, 1, 5, 5), (5, 2, 4, 6)])
+def test_pooling_in_batch_slices_equals_one_call(thread_count, monkeypatch, pool, shape):
+    # Small inputs, sliced anyway: every plane is pooled on its own, so the pieces put
+    # together must be the whole batch's result bit for bit, forward and backward.
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(shape)
+    x[0, 0, 0, :2] = 1.0  # a tie
+
+    def run(parallel_elements):
+        monkeypatch.setattr(pool_op, "PARALLEL_ELEMENTS", parallel_elements)
+        xt = md.tensor(x, requires_grad=True)
+        call = F.max_pool2d if pool == "max" else F.avg_pool2d
+        y = call(xt, 3, stride=2, padding=1, ceil_mode=True)
+        y.backward(np.arange(y.size, dtype=np.float64).reshape(y.shape) - y.size / 2)
+        return y.numpy(), xt.grad
+
+    thread_count(3)
+    whole = run(2**62)
+    sliced = run(0)
+    for a, b in zip(whole, sliced):
+        assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_in_flat_slices_equals_numpy(thread_count, monkeypatch, dtype):
+    monkeypatch.setattr(threads, "PARALLEL_ELEMENTS", 0)
+    thread_count(3)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((3, 5, 7)).astype(dtype)
+    x[0, 0, :3] = [0.0, -0.0, np.nan]
+    x_t = md.tensor(x[:, ::2], requires_grad=True)  # not contiguous
+    y = F.relu(x_t)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    y.backward(gy)
+    np.testing.assert_array_equal(y.numpy(), np.maximum(x[:, ::2], 0))
+    np.testing.assert_array_equal(x_t.grad, gy * (x[:, ::2] > 0))
+
+
+def test_map_flat_is_one_call_below_the_threshold_and_slices_above_it(monkeypatch):
+    assert threads.map_flat(lambda part: part, threads.PARALLEL_ELEMENTS - 1) == [slice(None)]
+    parts = threads.map_flat(lambda part: part, threads.PARALLEL_ELEMENTS)
+    assert parts == threads.split(threads.PARALLEL_ELEMENTS, threads.FLAT_SLICES)
+    assert threads.map_flat(lambda part: part, 2**30, device="cuda") == [slice(None)]
+
+
+def test_keep_freed_memory_can_be_turned_off():
+    # In a fresh process each: the setting is made once per process. (CI runs on glibc.)
+    import subprocess
+    import sys
+
+    code = "from minidl import allocator; print(allocator.keep_freed_memory())"
+    for setting, expected in (("0", "False"), ("1", "True")):
+        env = dict(__import__("os").environ, MINIDL_KEEP_FREED_MEMORY=setting)
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == expected

@@ -9,21 +9,30 @@ Kinks are decided and pinned by tests: relu'(0) = 0, relu6'(0) = relu6'(6) = 0.
 array([0., 0., 1.], dtype=float32)
 """
 
+from minidl import threads
 from minidl.autograd import Function
-from minidl.backend import get_array_module
+from minidl.backend import device_of, get_array_module
 
 
 class ReLU(Function):
-    """max(x, 0); the gradient at 0 is 0."""
+    """max(x, 0); the gradient at 0 is 0. Large arrays are done in slices on the CPU threads."""
 
     def forward(self, x):
-        y = get_array_module(x).maximum(x, 0)
+        xp = get_array_module(x)
+        y = xp.empty(x.shape, dtype=x.dtype)
+        flat_x, flat_y = x.reshape(-1), y.reshape(-1)  # flat_x: a copy if x is not contiguous
+        threads.map_flat(lambda part: xp.maximum(flat_x[part], 0, out=flat_y[part]), x.size, device_of(x))
         self.save_for_backward(y)
         return y
 
     def backward(self, gy):
         (y,) = self.saved_tensors
-        return gy * (y > 0)
+        xp = get_array_module(gy)
+        gx = xp.empty(gy.shape, dtype=gy.dtype)
+        flat_gy, flat_y, flat_gx = gy.reshape(-1), y.reshape(-1), gx.reshape(-1)
+        threads.map_flat(lambda part: xp.multiply(flat_gy[part], flat_y[part] > 0, out=flat_gx[part]),
+                         gy.size, device_of(gy))
+        return gx
 
 
 class ReLU6(Function):

@@ -15,9 +15,28 @@ array([[1., 0.],
        [0., 0.]])
 """
 
+from minidl import threads
 from minidl.autograd import Function
-from minidl.backend import get_array_module, kernels_for
+from minidl.backend import device_of, get_array_module, kernels_for
 from minidl.functional import arguments
+
+# On the CPU, an input of this many elements or more is cut into BATCH_SLICES
+# slices of images, pooled side by side on minidl's threads (each plane is pooled
+# on its own, so the result does not depend on the slicing).
+PARALLEL_ELEMENTS = 2**18
+BATCH_SLICES = 4
+
+
+def _map_batch(fn, x):
+    """fn(part) for slices of x's batch, run on the CPU threads; each result's arrays
+    joined along the batch (one call, no copy, for a small or non-CPU x)."""
+    if device_of(x) != "cpu" or x.size < PARALLEL_ELEMENTS or x.shape[0] < 2:
+        return fn(slice(None))
+    results = threads.map_slices(fn, threads.split(x.shape[0], BATCH_SLICES))
+    xp = get_array_module(x)
+    if isinstance(results[0], tuple):
+        return tuple(xp.concatenate(parts) for parts in zip(*results))
+    return xp.concatenate(results)
 
 
 class MaxPool2d(Function):
@@ -26,18 +45,19 @@ class MaxPool2d(Function):
         self.output_size = output_size
 
     def forward(self, x):
-        y, argmax = kernels_for(x).max_pool2d_forward(
-            x, self.kernel_size, self.stride, self.padding, self.output_size
-        )
+        kernels = kernels_for(x)
+        y, argmax = _map_batch(lambda part: kernels.max_pool2d_forward(
+            x[part], self.kernel_size, self.stride, self.padding, self.output_size), x)
         self.x_shape = x.shape
         self.save_for_backward(argmax)
         return y
 
     def backward(self, gy):
         (argmax,) = self.saved_tensors
-        return kernels_for(gy).max_pool2d_backward(
-            gy, argmax, self.x_shape, self.kernel_size, self.stride, self.padding
-        )
+        kernels = kernels_for(gy)
+        return _map_batch(lambda part: kernels.max_pool2d_backward(
+            gy[part], argmax[part], gy[part].shape[:2] + self.x_shape[2:],
+            self.kernel_size, self.stride, self.padding), gy)
 
 
 class AvgPool2d(Function):
@@ -47,14 +67,15 @@ class AvgPool2d(Function):
 
     def forward(self, x):
         self.x_shape = x.shape
-        return kernels_for(x).avg_pool2d_forward(
-            x, self.kernel_size, self.stride, self.padding, self.output_size
-        )
+        kernels = kernels_for(x)
+        return _map_batch(lambda part: kernels.avg_pool2d_forward(
+            x[part], self.kernel_size, self.stride, self.padding, self.output_size), x)
 
     def backward(self, gy):
-        return kernels_for(gy).avg_pool2d_backward(
-            gy, self.x_shape, self.kernel_size, self.stride, self.padding
-        )
+        kernels = kernels_for(gy)
+        return _map_batch(lambda part: kernels.avg_pool2d_backward(
+            gy[part], gy[part].shape[:2] + self.x_shape[2:], self.kernel_size, self.stride,
+            self.padding), gy)
 
 
 class GlobalAvgPool2d(Function):
