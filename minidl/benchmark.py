@@ -96,20 +96,20 @@ def torch_step(model, images, labels, device="cpu"):
     return step
 
 
-def torch_model(model):
-    """minidl's ``model`` written in PyTorch, layer for layer."""
+def torch_model(model, num_classes=NUM_CLASSES):
+    """minidl's ``model`` written in PyTorch, layer for layer (the GPU benchmark uses it too)."""
     from torch import nn
 
     if model == "lenet5":
         return nn.Sequential(
             nn.Conv2d(1, 20, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(20, 50, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(50 * 7 * 7, 500), nn.ReLU(), nn.Linear(500, NUM_CLASSES),
+            nn.Flatten(), nn.Linear(50 * 7 * 7, 500), nn.ReLU(), nn.Linear(500, num_classes),
         )
-    return _torch_resnet20()
+    return _torch_resnet20(num_classes)
 
 
-def _torch_resnet20():
+def _torch_resnet20(num_classes):
     import torch
     from torch import nn
 
@@ -137,7 +137,7 @@ def _torch_resnet20():
         for index in range(3):
             layers.append(Block(c_in, width, 2 if stage and index == 0 else 1))
             c_in = width
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, NUM_CLASSES)]
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, num_classes)]
     return nn.Sequential(*layers)
 
 

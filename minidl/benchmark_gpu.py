@@ -40,6 +40,8 @@ import time
 
 import numpy as np
 
+from minidl.benchmark import torch_model
+
 WORKLOADS = {
     # name: (batch, image shape, classes)
     "resnet20": (128, (3, 32, 32), 10),
@@ -63,40 +65,7 @@ def _pin_tf32_off():
 # ---- PyTorch twins of minidl's networks ----------------------------------------
 
 def _torch_resnet20(torch, num_classes):
-    nn = torch.nn
-
-    class ZeroPadShortcut(nn.Module):
-        def __init__(self, in_channels, out_channels, stride):
-            super().__init__()
-            self.stride, self.extra = stride, out_channels - in_channels
-
-        def forward(self, x):
-            x = x[:, :, ::self.stride, ::self.stride]
-            before = self.extra // 2
-            return nn.functional.pad(x, (0, 0, 0, 0, before, self.extra - before))
-
-    class BasicBlock(nn.Module):
-        def __init__(self, in_channels, out_channels, stride):
-            super().__init__()
-            self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
-            self.bn1 = nn.BatchNorm2d(out_channels)
-            self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)
-            self.bn2 = nn.BatchNorm2d(out_channels)
-            changes = stride != 1 or in_channels != out_channels
-            self.shortcut = ZeroPadShortcut(in_channels, out_channels, stride) if changes else nn.Identity()
-
-        def forward(self, x):
-            out = torch.relu(self.bn1(self.conv1(x)))
-            return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
-
-    layers = [nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU()]
-    channels = 16
-    for index, width in enumerate((16, 32, 64)):
-        for block in range(3):
-            layers.append(BasicBlock(channels, width, 2 if index > 0 and block == 0 else 1))
-            channels = width
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, num_classes)]
-    return nn.Sequential(*layers)
+    return torch_model("resnet20", num_classes)  # the CPU benchmark's twin, option-A shortcut
 
 
 def _torch_resnet50(torch, num_classes):

@@ -37,8 +37,21 @@ import bisect
 import math
 
 
-class LRScheduler:
-    """Base class: subclasses give ``rate(base_lr, epoch)``."""
+class _Schedule:
+    """What every schedule shares: the rates it set, and its state for checkpoints."""
+
+    def get_last_lr(self):
+        return [group["lr"] for group in self.optimizer.param_groups]
+
+    def state_dict(self):
+        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
+
+    def load_state_dict(self, state):
+        self.__dict__.update(state)
+
+
+class LRScheduler(_Schedule):
+    """Base class of the epoch schedules: subclasses give ``rate(base_lr, epoch)``."""
 
     def __init__(self, optimizer):
         self.optimizer = optimizer
@@ -56,15 +69,9 @@ class LRScheduler:
         for group, base in zip(self.optimizer.param_groups, self.base_lrs):
             group["lr"] = self.rate(base, self.last_epoch)
 
-    def get_last_lr(self):
-        return [group["lr"] for group in self.optimizer.param_groups]
-
-    def state_dict(self):
-        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
-
     def load_state_dict(self, state):
         """Restore the schedule, and set the rates it gives at the restored epoch."""
-        self.__dict__.update(state)
+        super().load_state_dict(state)
         for group, base in zip(self.optimizer.param_groups, self.base_lrs):
             group["lr"] = self.rate(base, self.last_epoch)
 
@@ -133,7 +140,7 @@ class CosineAnnealingLR(LRScheduler):
         return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * t)) / 2
 
 
-class ReduceLROnPlateau:
+class ReduceLROnPlateau(_Schedule):
     """Lower the rate when a monitored number stops improving; ``step(metric)`` once per epoch.
 
     PyTorch's rule: ``metric`` improves on the best so far when it is below
@@ -195,12 +202,3 @@ class ReduceLROnPlateau:
                     group["lr"] = new_lr
             self.cooldown_counter = self.cooldown
             self.num_bad_epochs = 0
-
-    def get_last_lr(self):
-        return [group["lr"] for group in self.optimizer.param_groups]
-
-    def state_dict(self):
-        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
-
-    def load_state_dict(self, state):
-        self.__dict__.update(state)
