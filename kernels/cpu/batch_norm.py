@@ -58,7 +58,7 @@ def _gradient_sums(gy, x, channel, mean):
     return total, moment
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def _forward_train(x, gamma, beta, eps, y, mean, var):
     n, channels, length = x.shape
     m = n * length
@@ -76,7 +76,7 @@ def _forward_train(x, gamma, beta, eps, y, mean, var):
         var[c] = variance
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def _backward(gy, x, gamma, mean, var, eps, gx, ggamma, gbeta):
     n, channels, length = x.shape
     m = n * length

@@ -19,7 +19,7 @@ from minidl.kernels.reference.dropout import GOLDEN, MIX1, MIX2, keep_threshold
 _TOP_24_BITS, _S27, _S30, _S31 = np.uint64(40), np.uint64(27), np.uint64(30), np.uint64(31)
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def _mask(seed, threshold, keep, out):
     for i in prange(out.size):
         z = seed + np.uint64(i + 1) * GOLDEN

@@ -29,7 +29,7 @@ def _window(c, half, channels):
     return max(0, c - half), min(channels, c + half + 1)
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def _scale(x, half, alpha, k, scale):
     """scale = k + alpha * (window sum of x^2)."""
     n, channels, pixels = x.shape
@@ -46,7 +46,7 @@ def _scale(x, half, alpha, k, scale):
             out[q] = k + alpha * out[q]
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def _coupling(x, y, scale, gy, half, coefficient, out):
     """out = coefficient * x * (window sum of gy * y / scale), the neighbours' part of gx."""
     n, channels, pixels = x.shape

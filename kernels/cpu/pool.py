@@ -50,7 +50,7 @@ def _first_nan_tap(plane, top, left, i0, i1, j0, j1, kw):
     return -1
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def _max_pool2d_forward(x, kh, kw, sh, sw, ph, pw, y, argmax):
     planes, h, w = x.shape
     # -inf in x's dtype: with a float64 best, every comparison would be a float64 one.
@@ -92,7 +92,7 @@ def _max_pool2d_forward(x, kh, kw, sh, sw, ph, pw, y, argmax):
                 argmax[p, oy, ox] = tap
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def _max_pool2d_backward(gy, argmax, tap_rows, tap_cols, sh, sw, ph, pw, gx):
     planes, h, w = gx.shape
     oh, ow = gy.shape[1:]
@@ -107,7 +107,7 @@ def _max_pool2d_backward(gy, argmax, tap_rows, tap_cols, sh, sw, ph, pw, gx):
                     gx[p, row, col] += gy[p, oy, ox]
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def _avg_pool2d_forward(x, kh, kw, sh, sw, ph, pw, first, stop, divisor, y):
     planes, h, w = x.shape
     oh, ow = y.shape[1:]
@@ -126,7 +126,7 @@ def _avg_pool2d_forward(x, kh, kw, sh, sw, ph, pw, first, stop, divisor, y):
                 y[p, oy, ox] /= divisor[oy, ox]
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def _avg_pool2d_backward(gy, kh, kw, sh, sw, ph, pw, first, stop, divisor, gx):
     planes, h, w = gx.shape
     oh, ow = gy.shape[1:]
