@@ -1,9 +1,11 @@
 """Fully connected layer: y = x @ weight.T + bias, weight of shape (out, in).
 
 x may have any number of leading axes; they are flattened into rows. On the
-CPU the rows of a large layer are cut into ``ROW_SLICES`` slices whose GEMMs
-run side by side on the CPU threads (``minidl.threads``); the weight gradient
-is the sum of the slices' shares, added in slice order.
+CPU a large layer is cut into ``ROW_SLICES`` pieces whose GEMMs run side by
+side on the CPU threads (``minidl.threads``): y and the input gradient by rows
+of x, the weight gradient by rows of the weight (each piece a whole product
+over the batch, so nothing is summed afterwards: 4 partial weight gradients of
+fc1's size cost more memory traffic than the GEMMs they came from).
 
 >>> import numpy as np, minidl as md
 >>> x = md.tensor(np.ones((2, 3)))
@@ -51,15 +53,18 @@ class Linear(Function):
         need_x, need_w = self.needs_input_grad[:2]
         x2, gy2 = x.reshape(-1, x.shape[-1]), gy.reshape(-1, gy.shape[-1])
         gx = xp.empty_like(x2) if need_x else None
+        gw = xp.empty_like(weight) if need_w else None
+        rows = _row_slices(x2.shape[0], weight)
+        weight_rows = threads.split(weight.shape[0], len(rows))
 
-        def rows(part):
-            """Write gx for the rows; return their share of gw."""
+        def piece(k):
+            """Rows rows[k] of gx and rows weight_rows[k] of gw."""
             if need_x:
-                xp.matmul(gy2[part], weight, out=gx[part])
-            return gy2[part].T @ x2[part] if need_w else None
+                xp.matmul(gy2[rows[k]], weight, out=gx[rows[k]])
+            if need_w and k < len(weight_rows):
+                xp.matmul(gy2[:, weight_rows[k]].T, x2, out=gw[weight_rows[k]])
 
-        shares = threads.map_slices(rows, _row_slices(x2.shape[0], weight), device_of(gy))
-        gw = threads.sum_in_order(shares)
+        threads.map_slices(piece, range(len(rows)), device_of(gy))
         grads = (None if gx is None else gx.reshape(x.shape), gw)
         if len(self.needs_input_grad) == 3:
             grads += (gy2.sum(axis=0) if self.needs_input_grad[2] else None,)
