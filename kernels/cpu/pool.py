@@ -50,6 +50,27 @@ def _first_nan_tap(plane, top, left, i0, i1, j0, j1, kw):
     return -1
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _scan_window(x, p, top, left, i0, i1, j0, j1, kw, lowest):
+    """(maximum, its tap, whether a NaN was seen) over the window's taps inside the input.
+
+    A branch-free select in registers: 1.5 times as fast as an if, whose outcome
+    the CPU cannot predict. NaNs are only noted here; the rare window that has
+    one is scanned again for the first.
+    """
+    best = lowest
+    tap = 0
+    seen_nan = False
+    for i in range(i0, i1):
+        for j in range(j0, j1):
+            value = x[p, top + i, left + j]
+            greater = value > best
+            best = value if greater else best
+            tap = i * kw + j if greater else tap
+            seen_nan |= value != value
+    return best, tap, seen_nan
+
+
 @njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def _max_pool2d_forward(x, kh, kw, sh, sw, ph, pw, y, argmax):
     planes, h, w = x.shape
@@ -63,28 +84,12 @@ def _max_pool2d_forward(x, kh, kw, sh, sw, ph, pw, y, argmax):
             for ox in range(ow):
                 left = ox * sw - pw
                 j0, j1 = _clip(left, kw, w)
-                best = lowest
-                tap = 0
-                # A branch-free select in registers: twice as fast as an if, whose
-                # outcome the CPU cannot predict. NaNs are only noted in the scan;
-                # the rare window that has one is scanned again for the first.
-                seen_nan = False
-                if i1 - i0 == kh and j1 - j0 == kw:  # inside: loops of constant length, faster
-                    for i in range(kh):
-                        for j in range(kw):
-                            value = x[p, top + i, left + j]
-                            greater = value > best
-                            best = value if greater else best
-                            tap = i * kw + j if greater else tap
-                            seen_nan |= value != value
+                # Inside the input the window's loops have constant bounds, which LLVM
+                # compiles to faster code than the clipped ones.
+                if i1 - i0 == kh and j1 - j0 == kw:
+                    best, tap, seen_nan = _scan_window(x, p, top, left, 0, kh, 0, kw, kw, lowest)
                 else:
-                    for i in range(i0, i1):
-                        for j in range(j0, j1):
-                            value = x[p, top + i, left + j]
-                            greater = value > best
-                            best = value if greater else best
-                            tap = i * kw + j if greater else tap
-                            seen_nan |= value != value
+                    best, tap, seen_nan = _scan_window(x, p, top, left, i0, i1, j0, j1, kw, lowest)
                 if seen_nan:
                     tap = _first_nan_tap(x[p], top, left, i0, i1, j0, j1, kw)
                     best = x[p, top + tap // kw, left + tap % kw]  # that NaN, in x's dtype
