@@ -95,22 +95,25 @@ def map_slices(fn, slices, device="cpu"):
     return results
 
 
-# Elementwise work on this many elements or more is cut into FLAT_SLICES slices
-# (below it, handing slices to other threads costs more than it saves).
+# Work on this many elements or more is cut into FLAT_SLICES slices (below it,
+# handing slices to other threads costs more than it saves).
 PARALLEL_ELEMENTS = 2**18
 FLAT_SLICES = 4
 
 
-def map_flat(fn, size, device="cpu"):
-    """fn(part) for slices of range(size), on the CPU threads: elementwise work on flat
-    arrays. Small or non-CPU work is one call, fn(slice(None)).
+def map_flat(fn, size, device="cpu", length=None):
+    """fn(part) for FLAT_SLICES slices of range(length), on the CPU threads, for work
+    on ``size`` elements that splits along an axis of that length (default: the
+    flat array itself, length = size; pooling passes its batch). Small or non-CPU
+    work, or an axis of one, is one call, fn(slice(None)).
 
     >>> map_flat(lambda part: part, 10)
     [slice(None, None, None)]
     """
-    if device != "cpu" or size < PARALLEL_ELEMENTS:
+    length = size if length is None else length
+    if device != "cpu" or size < PARALLEL_ELEMENTS or length < 2:
         return [fn(slice(None))]
-    return map_slices(fn, split(size, FLAT_SLICES), device)
+    return map_slices(fn, split(length, FLAT_SLICES), device)
 
 
 def sum_in_order(shares):

@@ -116,9 +116,6 @@ def test_linear_in_row_slices_matches_one_product(thread_count, monkeypatch, sha
     np.testing.assert_allclose(b.grad, gy2.sum(axis=0), rtol=1e-12)
 
 
-pool_op = importlib.import_module("minidl.functional.pool")
-
-
 @pytest.mark.parametrize("pool", ["max", "avg"])
 @pytest.mark.parametrize("shape", [(6, 3, 9, 7), (2, 1, 5, 5), (5, 2, 4, 6)])
 def test_pooling_in_batch_slices_equals_one_call(thread_count, monkeypatch, pool, shape):
@@ -129,7 +126,7 @@ def test_pooling_in_batch_slices_equals_one_call(thread_count, monkeypatch, pool
     x[0, 0, 0, :2] = 1.0  # a tie
 
     def run(parallel_elements):
-        monkeypatch.setattr(pool_op, "PARALLEL_ELEMENTS", parallel_elements)
+        monkeypatch.setattr(threads, "PARALLEL_ELEMENTS", parallel_elements)
         xt = md.tensor(x, requires_grad=True)
         call = F.max_pool2d if pool == "max" else F.avg_pool2d
         y = call(xt, 3, stride=2, padding=1, ceil_mode=True)
@@ -163,6 +160,9 @@ def test_map_flat_is_one_call_below_the_threshold_and_slices_above_it(monkeypatc
     parts = threads.map_flat(lambda part: part, threads.PARALLEL_ELEMENTS)
     assert parts == threads.split(threads.PARALLEL_ELEMENTS, threads.FLAT_SLICES)
     assert threads.map_flat(lambda part: part, 2**30, device="cuda") == [slice(None)]
+    # Split along another axis (pooling's batch): its length, not the size, is cut.
+    assert threads.map_flat(lambda part: part, 2**30, length=10) == threads.split(10, threads.FLAT_SLICES)
+    assert threads.map_flat(lambda part: part, 2**30, length=1) == [slice(None)]
 
 
 def test_keep_freed_memory_can_be_turned_off():

@@ -20,19 +20,13 @@ from minidl.autograd import Function
 from minidl.backend import device_of, get_array_module, kernels_for
 from minidl.functional import arguments
 
-# On the CPU, an input of this many elements or more is cut into BATCH_SLICES
-# slices of images, pooled side by side on minidl's threads (each plane is pooled
-# on its own, so the result does not depend on the slicing).
-PARALLEL_ELEMENTS = 2**18
-BATCH_SLICES = 4
-
-
 def _map_batch(fn, x):
-    """fn(part) for slices of x's batch, run on the CPU threads; each result's arrays
-    joined along the batch (one call, no copy, for a small or non-CPU x)."""
-    if device_of(x) != "cpu" or x.size < PARALLEL_ELEMENTS or x.shape[0] < 2:
-        return fn(slice(None))
-    results = threads.map_slices(fn, threads.split(x.shape[0], BATCH_SLICES))
+    """fn(part) for slices of x's batch, run side by side on minidl's threads when x is
+    large (``threads.map_flat``); each result's arrays joined along the batch. Each
+    plane is pooled on its own, so the result does not depend on the slicing."""
+    results = threads.map_flat(fn, x.size, device_of(x), length=x.shape[0])
+    if len(results) == 1:
+        return results[0]
     xp = get_array_module(x)
     if isinstance(results[0], tuple):
         return tuple(xp.concatenate(parts) for parts in zip(*results))
