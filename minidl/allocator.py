@@ -24,6 +24,7 @@ True
 
 import ctypes
 import ctypes.util
+import functools
 import os
 
 M_TRIM_THRESHOLD = -1  # mallopt's parameter numbers, from glibc's malloc.h
@@ -31,17 +32,10 @@ M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 32 * 2**20  # glibc's upper limit for it on 64-bit
 TRIM_THRESHOLD = 2**30
 
-_done = []
 
-
+@functools.cache
 def keep_freed_memory():
     """Set glibc's mmap and trim thresholds as above (once); True if they were set."""
-    if not _done:
-        _done.append(_set_thresholds())
-    return _done[0]
-
-
-def _set_thresholds():
     if os.environ.get("MINIDL_KEEP_FREED_MEMORY", "1") == "0":
         return False
     try:
