@@ -75,7 +75,26 @@ def _projection(in_channels, out_channels, stride):
     return nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False)
 
 
-class PreActResNet(nn.Module):
+class PreActStages(nn.Module):
+    """A 3x3 conv with 16 filters, stages ``layer1``... of pre-activation blocks, then
+    BN-ReLU, global average pooling and fc: the frame of PreActResNet and WideResNet."""
+
+    def _finish(self, stages, channels, num_classes):
+        """Register the stages (lists of blocks) and the head on ``channels``; initialise."""
+        for index, blocks in enumerate(stages):
+            setattr(self, f"layer{index + 1}", nn.Sequential(*blocks))
+        self.bn = nn.BatchNorm2d(channels)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten()
+        self.fc = nn.Linear(channels, num_classes)
+        kaiming_init_(self)
+
+    def forward(self, x):
+        x = self.layer3(self.layer2(self.layer1(self.conv1(x))))
+        return self.fc(self.flatten(self.avgpool(F.relu(self.bn(x)))))
+
+
+class PreActResNet(PreActStages):
     def __init__(self, depth=110, num_classes=10, bottleneck=None):
         super().__init__()
         bottleneck = depth >= 164 if bottleneck is None else bottleneck
@@ -88,21 +107,14 @@ class PreActResNet(nn.Module):
         n = (depth - 2) // layers_per_block
         self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=False)
         channels = 16
+        stages = []
         for index, planes in enumerate((16, 32, 64)):
             blocks = []
             for b in range(n):
                 blocks.append(block(channels, planes, 2 if index > 0 and b == 0 else 1))
                 channels = planes * block.expansion
-            setattr(self, f"layer{index + 1}", nn.Sequential(*blocks))
-        self.bn = nn.BatchNorm2d(channels)
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.flatten = nn.Flatten()
-        self.fc = nn.Linear(channels, num_classes)
-        kaiming_init_(self)
-
-    def forward(self, x):
-        x = self.layer3(self.layer2(self.layer1(self.conv1(x))))
-        return self.fc(self.flatten(self.avgpool(F.relu(self.bn(x)))))
+            stages.append(blocks)
+        self._finish(stages, channels, num_classes)
 
 
 @register(input_shape=(3, 32, 32))

@@ -16,14 +16,13 @@ twice as wide in every bottleneck, 68,883,240 parameters.
 10961370
 """
 
-from minidl import functional as F
 from minidl import nn
-from minidl.models.preact_resnet import PreActBlock
+from minidl.models.preact_resnet import PreActBlock, PreActStages
 from minidl.models.registry import register
-from minidl.models.resnet import Bottleneck, ResNet, kaiming_init_
+from minidl.models.resnet import Bottleneck, ResNet
 
 
-class WideResNet(nn.Module):
+class WideResNet(PreActStages):
     def __init__(self, depth, widen_factor, num_classes=10, dropout=0.0):
         super().__init__()
         if (depth - 4) % 6:
@@ -31,21 +30,13 @@ class WideResNet(nn.Module):
         n = (depth - 4) // 6
         widths = (16 * widen_factor, 32 * widen_factor, 64 * widen_factor)
         self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=False)
+        stages = []
         channels = 16
         for index, width in enumerate(widths):
-            blocks = [PreActBlock(channels if b == 0 else width, width, 2 if index > 0 and b == 0 else 1, dropout)
-                      for b in range(n)]
-            setattr(self, f"layer{index + 1}", nn.Sequential(*blocks))
+            stages.append([PreActBlock(channels if b == 0 else width, width, 2 if index > 0 and b == 0 else 1, dropout)
+                           for b in range(n)])
             channels = width
-        self.bn = nn.BatchNorm2d(channels)
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.flatten = nn.Flatten()
-        self.fc = nn.Linear(channels, num_classes)
-        kaiming_init_(self)
-
-    def forward(self, x):
-        x = self.layer3(self.layer2(self.layer1(self.conv1(x))))
-        return self.fc(self.flatten(self.avgpool(F.relu(self.bn(x)))))
+        self._finish(stages, channels, num_classes)
 
 
 @register(input_shape=(3, 32, 32))
