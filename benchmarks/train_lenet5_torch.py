@@ -23,7 +23,7 @@ import torch
 import minidl as md
 from minidl.data import DataLoader, load_dataset, spec
 from minidl.optim.lr_scheduler import ReduceLROnPlateau
-from minidl.training import builders
+from minidl.commands import builders
 
 
 def torch_lenet5(minidl_model):

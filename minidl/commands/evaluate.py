@@ -30,7 +30,8 @@ def run(args):
 
 def evaluate(args):
     from minidl.data import DataLoader, load_dataset, spec
-    from minidl.training import builders, load_checkpoint
+    from minidl.commands import builders
+    from minidl.training import load_checkpoint
     from minidl.training.trainer import evaluate as evaluate_model
 
     if args.batch_size < 1:

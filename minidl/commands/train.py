@@ -17,7 +17,7 @@ import os
 import sys
 import time
 
-from minidl.training import builders
+from minidl.commands import builders
 
 # The options that decide a run's numbers: a resumed run must use the same ones.
 RUN_OPTIONS = ("model", "dataset", "batch_size", "lr", "momentum", "weight_decay", "optimizer", "schedule",

@@ -1,6 +1,6 @@
 """nn.LocalResponseNorm: the AlexNet paper's LRN (alpha *not* divided by size, unlike PyTorch)."""
 
-from minidl.functional.local_response_norm import local_response_norm
+from minidl.functional.lrn import local_response_norm
 from minidl.nn.module import Module
 
 
