@@ -426,7 +426,7 @@ def test_lenet5_trains_on_the_gpu(cp):
 def test_minidl_and_the_cuda_kernels_import_without_cupy():
     code = (
         "import sys; sys.modules['cupy'] = None\n"
-        "import minidl, minidl.kernels.cuda, minidl.benchmark_gpu\n"
+        "import minidl, minidl.kernels.cuda, minidl.commands.bench\n"
         "assert sys.modules['cupy'] is None\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
