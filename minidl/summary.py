@@ -227,7 +227,9 @@ def _check_shape(input_shape):
     try:
         shape = tuple(int(s) for s in input_shape)
     except (TypeError, ValueError):
-        raise TypeError(f"summary: input_shape must be a tuple of ints like (3, 224, 224), got {input_shape!r}") from None
+        raise TypeError(
+            f"summary: input_shape must be a tuple of ints like (3, 224, 224), got {input_shape!r}"
+        ) from None
     if not shape or min(shape) < 1:
         raise ValueError(f"summary: input_shape must be positive sizes like (3, 224, 224), got {input_shape!r}")
     return shape

@@ -187,7 +187,8 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
         )
     if min(w.shape) == 0 or min(x.shape) == 0:
         raise ValueError(f"{op}: empty input {x.shape} or weight {w.shape}")
-    for dim, size, k, p, d in (("height", h, kh, padding[0], dilation[0]), ("width", width, kw, padding[1], dilation[1])):
+    for dim, size, k, p, d in (("height", h, kh, padding[0], dilation[0]),
+                               ("width", width, kw, padding[1], dilation[1])):
         span = d * (k - 1) + 1
         if span > size + 2 * p:
             raise ValueError(

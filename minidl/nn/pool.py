@@ -13,7 +13,8 @@ class MaxPool2d(Module):
         return max_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode)
 
     def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, ceil_mode={self.ceil_mode}"
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"ceil_mode={self.ceil_mode}")
 
 
 class AvgPool2d(Module):
@@ -25,7 +26,8 @@ class AvgPool2d(Module):
         return avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode)
 
     def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, ceil_mode={self.ceil_mode}"
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"ceil_mode={self.ceil_mode}")
 
 
 class AdaptiveAvgPool2d(Module):

@@ -222,9 +222,10 @@ def _load_average():
         return "unknown"
 
 
-def measure_and_report(options, worker=run_worker, out=functools.partial(print, flush=True)):
-    """Measure every chosen model and print one row each, with the libraries and any warning.
-    Returns the exit status (0)."""
+def measure_and_report(options, worker=run_worker, out=None):
+    """Measure every chosen model and report one row each, with the libraries and any warning,
+    through ``out`` (default: print, flushed). Returns the exit status."""
+    out = out or functools.partial(print, flush=True)
     frameworks = FRAMEWORKS if options.torch else ("minidl",)
     if options.device == "cuda":
         from minidl import backend

@@ -8,10 +8,11 @@ kernels, BLAS and the allocators settle, cuDNN picks its algorithms), then times
 ``steps`` steps one by one, each between two device synchronisations.
 
 The command starts one process per measurement, which runs ``main`` on the job
-as JSON (``{"framework": "minidl", "model": "lenet5", ...}``), and reads back the one JSON line it prints last: the seconds of each timed step,
-the parameter count, on a GPU the peak bytes of live arrays during one more step,
-and the thread pools loaded in that process (``threadpoolctl.threadpool_info()``:
-which BLAS, which of its kernels, how many threads).
+as JSON (``{"framework": "minidl", "model": "lenet5", ...}``), and reads back
+the one JSON line it prints last: the seconds of each timed step, the parameter
+count, on a GPU the peak bytes of live arrays during one more step, and the
+thread pools loaded in that process (``threadpoolctl.threadpool_info()``: which
+BLAS, which of its kernels, how many threads).
 
 >>> job = Job("minidl", "lenet5", batch_size=2, steps=1, warmup=0)
 >>> result = measure(job)
