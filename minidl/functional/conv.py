@@ -30,6 +30,7 @@ from minidl import threads
 from minidl.autograd import Function
 from minidl.backend import device_of, get_array_module, kernels_for
 from minidl.functional import arguments
+from minidl.kernels.reference.conv import conv_output_size
 
 # Bytes of columns built at once, per device.
 COLUMN_BYTES = {"cpu": 2 * 2**20, "cuda": 512 * 2**20}
@@ -38,10 +39,6 @@ COLUMN_BYTES = {"cpu": 2 * 2**20, "cuda": 512 * 2**20}
 # not the thread count: the slicing (and so the rounding of the weight
 # gradient's sum) never depends on how many threads run it.
 MIN_SLICES = 4
-
-
-def conv_output_size(size, kernel, stride, padding, dilation):
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
 def batch_slices(n, bytes_per_image, budget, at_least=1):
