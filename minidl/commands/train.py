@@ -92,6 +92,7 @@ def train(args):
     import minidl as md
     from minidl.data import DataLoader, load_dataset, spec
     from minidl.training import Trainer, load_checkpoint
+    from minidl.training.checkpoint import load_model_state
 
     started = time.perf_counter()
     dataset = spec(args.dataset)
@@ -108,13 +109,7 @@ def train(args):
     if args.resume:
         path = last if args.resume is True else args.resume
         state = load_checkpoint(path)
-        try:
-            model.load_state_dict(state["model"])
-        except ValueError as error:
-            saved = state.get("run", {}).get("model")
-            raise ValueError(
-                f"cannot resume {args.model!r} from {path}, saved from model {saved!r}:\n{error}"
-            ) from None
+        load_model_state(model, state, path, args.model)  # before any data is loaded: a mismatch costs nothing
         _check_resumable(state, config, path)
     elif os.path.exists(last) and not args.force:
         raise ValueError(f"{out} already holds a run ({last}); continue it with --resume, "
@@ -136,7 +131,7 @@ def train(args):
     trainer = Trainer(model, optimizer, train_loader, test_loader, schedule, args.device, out, run_info,
                       progress=not args.no_progress)
     if state is not None:
-        trainer.load_state_dict(state)
+        trainer.load_progress(state)  # the model's weights are in already
         print(f"resuming {last if args.resume is True else args.resume}: "
               f"epoch {trainer.epoch + 1}, step {trainer.step} of {len(train_loader)}")
 
