@@ -25,7 +25,7 @@ import zipfile
 import numpy as np
 
 from minidl import backend
-from minidl.training.atomic import write_atomically
+from minidl.atomic import write_atomically
 
 FORMAT = "minidl-checkpoint"
 VERSION = 1
