@@ -190,7 +190,7 @@ def layer_flops(module, inputs, output):
     if isinstance(module, nn.Linear):
         return out * module.in_features
     if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
-        kh, kw = _pair(module.kernel_size)
+        kh, kw = module.kernel_size
         return out * kh * kw
     if isinstance(module, nn.AdaptiveAvgPool2d):
         return inputs[0].size
@@ -215,10 +215,6 @@ def _output_facts(output):
         return tuple(output.shape[1:]), output.size // output.shape[0]
     tensors = [t for t in output if isinstance(t, Tensor)] if isinstance(output, (tuple, list)) else []
     return tuple(tuple(t.shape[1:]) for t in tensors), sum(t.size // max(t.shape[0], 1) for t in tensors)
-
-
-def _pair(value):
-    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
 
 
 def _check_shape(input_shape):
