@@ -436,13 +436,10 @@ def test_minidl_and_the_cuda_kernels_import_without_cupy():
 @pytest.fixture
 def without_cupy(monkeypatch):
     """minidl as it is on a machine where ``import cupy`` fails."""
-    from minidl.kernels.cuda import loader
-
     monkeypatch.setitem(sys.modules, "cupy", None)
-    monkeypatch.setattr(backend, "_cupy", None)
-    monkeypatch.setattr(backend, "_cupy_error", None)
-    monkeypatch.setattr(backend, "_gpu_seen", None)
-    monkeypatch.setattr(loader, "_cupy", None)
+    backend.cupy_state.cache_clear()
+    yield
+    backend.cupy_state.cache_clear()
 
 
 def test_asking_for_cuda_without_cupy_raises_a_clear_error(without_cupy):
