@@ -19,8 +19,6 @@ import json
 
 from minidl.atomic import write_atomically
 
-FIELDS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")
-
 
 def write_metrics(path, run, epochs):
     """Write ``run`` (model, dataset, config) with the list ``epochs`` to ``path`` as JSON."""
