@@ -34,6 +34,8 @@ OPS = ("sum", "max", "min")
 
 # What launchers put in each process's environment: the size of its world.
 _LAUNCHER_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MV2_COMM_WORLD_SIZE")
+# ... and the number of ranks on this process's host.
+_LAUNCHER_LOCAL_SIZE_VARIABLES = ("MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE")
 
 
 class DistributedError(RuntimeError):
@@ -68,6 +70,14 @@ def launcher_world_size():
         if name in os.environ:
             return int(os.environ[name])
     return None
+
+
+def local_world_size():
+    """How many ranks the launcher started on this host (1 without a launcher): they share its cores."""
+    for name in _LAUNCHER_LOCAL_SIZE_VARIABLES:
+        if name in os.environ:
+            return int(os.environ[name])
+    return 1
 
 
 def init_process_group(backend="mpi"):
