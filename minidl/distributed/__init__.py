@@ -138,9 +138,9 @@ def barrier():
 def all_reduce(array, op="sum"):
     """Combine ``array`` elementwise across ranks, in place; returns it.
 
-    ``array`` is a contiguous NumPy array (backend "mpi") or CuPy array
-    (backend "nccl"), or a Tensor (its ``.data``), with the same shape and
-    dtype on every rank.
+    ``array`` is a contiguous NumPy array, or a CuPy array with backend
+    "nccl" (there NumPy arrays go over MPI), or a Tensor (its ``.data``), with
+    the same shape and dtype on every rank.
     """
     if op not in OPS:
         raise ValueError(f"all_reduce: op must be one of {', '.join(OPS)}, got {op!r}")
@@ -172,11 +172,6 @@ def _checked(array, op):
         raise TypeError(
             f"{op}: a CuPy array of shape {array.shape} on {device} with the 'mpi' backend, which moves host "
             "memory only; use init_process_group('nccl') for GPU arrays, or copy it to the host first"
-        )
-    if _group.backend == "nccl" and device == "cpu":
-        raise TypeError(
-            f"{op}: a NumPy array of shape {array.shape} with the 'nccl' backend, which moves GPU memory "
-            "only; move it to the GPU first"
         )
     if _group.backend is not None and not array.flags.c_contiguous:
         raise ValueError(f"{op}: the array of shape {array.shape} must be C-contiguous (it is reduced in place)")

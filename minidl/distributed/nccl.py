@@ -2,8 +2,10 @@
 
 Rank r uses GPU ``local rank mod GPUs`` of its host. NCCL needs every rank to
 hold the same unique id before the communicator exists; rank 0 draws it and MPI
-broadcasts it (mpi4py is needed for a world of more than one). Collectives are
-queued on CuPy's current stream, in order with the kernels around them.
+broadcasts it (mpi4py is needed for a world of more than one). Collectives on
+CuPy arrays are queued on CuPy's current stream, in order with the kernels
+around them. NumPy arrays (a training loop's few host numbers: losses, counts,
+a Ctrl-C flag) travel over MPI, as PyTorch sends CPU tensors over Gloo.
 
 Importing this module needs nothing; ``NCCLGroup()`` needs CuPy with NCCL and a GPU.
 """
@@ -37,13 +39,15 @@ class NCCLGroup:
 
     def __init__(self):
         cupy, self.nccl = _import_nccl()
-        from minidl.distributed import launcher_world_size
+        from minidl.distributed import _WorldOfOne, launcher_world_size
 
         self.mpi_comm = None
+        self.host = _WorldOfOne()  # the group for NumPy arrays
         if (launcher_world_size() or 1) > 1:
-            from minidl.distributed.mpi import _import_mpi
+            from minidl.distributed.mpi import MPIGroup
 
-            self.mpi_comm = _import_mpi().COMM_WORLD
+            self.host = MPIGroup()
+            self.mpi_comm = self.host.comm
         self.rank = 0 if self.mpi_comm is None else self.mpi_comm.Get_rank()
         self.size = 1 if self.mpi_comm is None else self.mpi_comm.Get_size()
         local_rank = next((int(os.environ[v]) for v in _LOCAL_RANK_VARIABLES if v in os.environ), self.rank)
@@ -71,12 +75,16 @@ class NCCLGroup:
             raise DistributedError(f"{what} failed on rank {self.rank} of {self.size}: {error}") from error
 
     def all_reduce(self, array, op):
+        if not backend.is_cupy_array(array):
+            return self.host.all_reduce(array, op)
         stream = self.cupy.cuda.get_current_stream().ptr
         self._call("all_reduce", self.comm.allReduce, array.data.ptr, array.data.ptr, array.size,
                    self._dtype(array, "all_reduce"), self._ops[op], stream)
         return array
 
     def broadcast(self, array, src):
+        if not backend.is_cupy_array(array):
+            return self.host.broadcast(array, src)
         stream = self.cupy.cuda.get_current_stream().ptr
         self._call("broadcast", self.comm.bcast, array.data.ptr, array.size, self._dtype(array, "broadcast"),
                    src, stream)

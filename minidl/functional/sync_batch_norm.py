@@ -25,16 +25,13 @@ array([-1.,  1.])
 """
 
 from minidl import distributed
-from minidl.autograd import Function
 from minidl.backend import get_array_module
 from minidl.functional import arguments
 from minidl.functional.batch_norm import BatchNormTrain, _as_ncl
 
 
-class SyncBatchNormTrain(Function):
-    def __init__(self, running_mean, running_var, momentum, eps):
-        self.running_mean, self.running_var = running_mean, running_var
-        self.momentum, self.eps = momentum, eps
+class SyncBatchNormTrain(BatchNormTrain):
+    """BatchNormTrain's arguments and running-statistics update; global sums in forward and backward."""
 
     def forward(self, x, gamma, beta):
         xp = get_array_module(x)
@@ -54,7 +51,7 @@ class SyncBatchNormTrain(Function):
         var = xp.maximum(sums[channels:-1] / m - mean * mean, 0.0)
         invstd = (1.0 / xp.sqrt(var + self.eps)).astype(x.dtype)
         xhat = (x3 - mean.astype(x.dtype)[:, None]) * invstd[:, None]
-        BatchNormTrain._update_running(self, mean, var, m)
+        self._update_running(mean, var, m)
         self.save_for_backward(xhat, gamma, invstd, m)
         return (xhat * gamma[:, None] + beta[:, None]).reshape(x.shape)
 
