@@ -56,6 +56,9 @@ def check_ddp(rank, world):
     _, ranks, ranks_grads, buckets = _train_lenet(shard, ddp=True)
     _, small, _, small_buckets = _train_lenet(shard, ddp=True, bucket_cap_mb=0.05)
     replicas = distributed.all_reduce(ranks.astype(np.float64), "max") - ranks
+    # Shards of 63 and 65 (an epoch's last, odd batch): weighted by size, still the batch's mean gradient.
+    uneven = [(x[:63], y[:63]) if rank == 0 else (x[63:], y[63:]) for x, y in whole[:1]]
+    _, _, uneven_grads, _ = _train_lenet(uneven, ddp=True)
 
     # no_sync: two micro-batches of 32 per rank accumulated, then one averaging.
     md.manual_seed(0)
@@ -82,6 +85,7 @@ def check_ddp(rank, world):
         "moved": float(np.abs(one - start).max()),
         "grad_diff": float(np.abs(ranks_grads - one_grads).max()),
         "grad_scale": float(np.abs(one_grads).max()),
+        "uneven_grad_diff": float(np.abs(uneven_grads - one_grads).max()),
         "buckets": buckets, "small_buckets": small_buckets,
         "small_vs_one_bucket": float(np.abs(small - ranks).max()),
         "replica_spread": float(np.abs(replicas).max()),

@@ -20,7 +20,8 @@ from test_data_idx import FASHION_DIR
 HERE = os.path.dirname(os.path.abspath(__file__))
 MPIEXEC = os.path.join(os.path.dirname(sys.executable), "mpiexec")
 TIMEOUT = 240  # seconds; a launch takes 10-40 s on the shared two-core CI machine
-SMALL = ["--limit-train", "1024", "--limit-test", "512", "--no-progress"]
+# 1001 and 501 images: each epoch ends with an odd batch, split 52/53 and 58/59 over 2 ranks.
+SMALL = ["--limit-train", "1001", "--limit-test", "501", "--no-progress"]
 
 
 def mpiexec(n, *argv, timeout=TIMEOUT):
@@ -69,6 +70,7 @@ def test_ddp_two_ranks_of_64_equal_one_process_of_128(checks):
         assert d["moved"] > 1e-3
         assert d["param_diff"] <= 1e-6, d
         assert d["grad_diff"] <= 1e-6 * max(1.0, d["grad_scale"]), d
+        assert d["uneven_grad_diff"] <= 1e-6 * max(1.0, d["grad_scale"]), d  # shards of 63 and 65
         assert d["replica_spread"] == 0.0  # every rank holds bit-identical parameters
         assert d["buckets"] == 1 and d["small_buckets"] > 3
         assert d["small_vs_one_bucket"] == 0.0  # bucketing changes nothing, bit for bit
@@ -112,7 +114,9 @@ def close_to(distributed, single):
 
 
 def test_train_distributed_matches_one_process_and_resumes(tmp_path, single):
-    """One short epoch on 2 ranks, then --resume to the second: each epoch as one process had it."""
+    """One short epoch on 2 ranks (8 steps), then --resume to the second: each epoch as one process
+    had it. Loss to 1e-4 relative (float32 sums in another order, over 16 steps), accuracy within
+    0.5 points (the issue's bar; the runs agree far closer)."""
     out = str(tmp_path / "run")
     done = minidl_train(2, "lenet5", "--distributed", "--epochs", "1", "--out", out, *SMALL)
     assert done.returncode == 0, done.stdout + done.stderr
