@@ -7,6 +7,7 @@ on 2 real ranks is in tests/test_distributed_mpi.py.
 """
 
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -101,6 +102,29 @@ def test_ddp_in_a_world_of_one_changes_no_gradient_and_saves_the_plain_state():
     assert all(np.array_equal(a, p.grad) for a, p in zip(before, net.parameters()))
     assert list(model.state_dict()) == list(net.state_dict())  # no "module." prefix
     assert [id(p) for p in model.parameters()] == [id(p) for p in net.parameters()]
+
+
+class _HalfUsed(md.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.used, self.unused = md.nn.Linear(3, 2), md.nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.used(x)
+
+
+def test_ddp_leaves_a_parameter_no_rank_used_without_a_gradient():
+    net = _HalfUsed()
+    model = DistributedDataParallel(net)
+    model(md.tensor(np.ones((2, 3), np.float32))).sum().backward()
+    model.reduce_gradients()
+    assert net.used.weight.grad is not None and net.unused.weight.grad is None
+
+
+def test_importing_minidl_needs_no_mpi():
+    code = "import sys, minidl as md; md.nn.parallel; md.distributed.get_rank(); print('mpi4py' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "False", done.stderr
 
 
 def test_ddp_buckets_keep_the_parameter_order_and_the_cap():

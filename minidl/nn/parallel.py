@@ -30,7 +30,7 @@ shards the weight is 1 / world size, what PyTorch's DDP uses.
 ``reduce_gradients()`` does nothing; the first call after it averages the sum of
 the accumulated micro-batches, weighted by all the examples seen since the last
 averaging. A parameter without a gradient on a rank counts as a zero gradient
-there.
+there; one without a gradient on every rank keeps none (as in one process).
 
 Batch norm keeps per-rank statistics (as PyTorch's DDP); ``nn.SyncBatchNorm``
 computes them over the global batch. ``state_dict()`` is the wrapped model's,
@@ -91,11 +91,15 @@ class DistributedDataParallel(Module):
         """Average the gradients over the global batch, in place, on every rank (see the module docstring)."""
         if not self._synchronizing:
             return
-        counts = distributed.all_reduce(np.array([self._examples], dtype=np.float64))
-        weight = self._examples / counts[0] if counts[0] else 0.0
+        # One small message first: the global batch, and which parameters got a gradient anywhere.
+        shared = [self._examples] + [p.grad is not None for bucket in self._buckets for p in bucket.params]
+        shared = distributed.all_reduce(np.array(shared, dtype=np.float64))
+        weight = self._examples / shared[0] if shared[0] else 0.0
         self._examples = 0
+        start = 1
         for bucket in self._buckets:
-            bucket.reduce(weight)
+            bucket.reduce(weight, shared[start:start + len(bucket.params)] > 0)
+            start += len(bucket.params)
 
     def state_dict(self):
         return self.module.state_dict()
@@ -137,7 +141,7 @@ class _Bucket:
             self.slices.append(slice(start, start + p.size))
             start += p.size
 
-    def reduce(self, weight):
+    def reduce(self, weight, has_grad_somewhere):
         for p, where in zip(self.params, self.slices):
             if p.grad is None:
                 self.flat[where] = 0
@@ -145,5 +149,6 @@ class _Bucket:
                 self.flat[where] = p.grad.reshape(-1)
         self.flat *= self.flat.dtype.type(weight)
         distributed.all_reduce(self.flat, "sum")
-        for p, where in zip(self.params, self.slices):
-            p.grad = self.flat[where].reshape(p.shape).copy()
+        for p, where, anywhere in zip(self.params, self.slices, has_grad_somewhere):
+            if anywhere:
+                p.grad = self.flat[where].reshape(p.shape).copy()
