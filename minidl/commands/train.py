@@ -70,7 +70,7 @@ def run(args):
     from minidl.training import TrainingInterrupted
 
     try:
-        if getattr(args, "distributed", False):
+        if args.distributed:
             _join_world(args)
         return train(args)
     except TrainingInterrupted:
@@ -105,9 +105,8 @@ def train(args):
     import minidl as md
     from minidl.data import DataLoader, DistributedLoader, load_dataset, spec
     from minidl.nn.parallel import DistributedDataParallel
-    from minidl.training import Trainer, load_checkpoint
-
     from minidl import distributed
+    from minidl.training import Trainer, load_checkpoint
 
     started = time.perf_counter()
     lead = distributed.get_rank() == 0  # the rank that prints and writes
@@ -164,21 +163,21 @@ def train(args):
     if state is not None:
         trainer.load_state_dict(state)
         say(f"resuming {last if args.resume is True else args.resume}: "
-              f"epoch {trainer.epoch + 1}, step {trainer.step} of {len(train_loader)}")
+            f"epoch {trainer.epoch + 1}, step {trainer.step} of {len(train_loader)}")
 
     params = sum(p.size for p in model.parameters())
     ranks = f" on {distributed.get_world_size()} ranks" if args.distributed else ""
     say(f"{args.model} ({params:,} parameters) on {args.dataset}: {len(train_set)} training and "
-          f"{len(test_set)} test images of shape {train_set.image_shape}, {args.device}; "
-          f"{args.optimizer} lr {args.lr}, {args.epochs} epoch(s) of {len(train_loader)} batches of {args.batch_size}{ranks}; "
-          f"writing to {out}")
+        f"{len(test_set)} test images of shape {train_set.image_shape}, {args.device}; "
+        f"{args.optimizer} lr {args.lr}, {args.epochs} epoch(s) of {len(train_loader)} batches of {args.batch_size}{ranks}; "
+        f"writing to {out}")
     if trainer.epoch >= args.epochs:
         say(f"nothing to do: the run in {out} has already trained {trainer.epoch} epochs "
-              "(ask for more with --epochs)")
+            "(ask for more with --epochs)")
         return 0
     final = trainer.fit(args.epochs)[-1]
     say(f"done: test accuracy {final['test_acc']:.2%} after {final['epoch']} epoch(s), "
-          f"{time.perf_counter() - started:.1f} s; wrote metrics.json, curves.png, last.npz and best.npz in {out}")
+        f"{time.perf_counter() - started:.1f} s; wrote metrics.json, curves.png, last.npz and best.npz in {out}")
     return 0
 
 
