@@ -275,4 +275,6 @@ def tensor(data, requires_grad=False, device=None, dtype=None):
     return result
 
 
-from minidl import functional as F  # noqa: E402  (functional builds on Tensor)
+# Tensor's operators are functional ops, and every functional module imports Tensor and
+# as_tensor from here: functional can only load once both exist, so this import comes last.
+from minidl import functional as F  # noqa: E402

@@ -12,6 +12,7 @@ array([0., 0., 1.], dtype=float32)
 from minidl import threads
 from minidl.autograd import Function
 from minidl.backend import device_of, get_array_module
+from minidl.tensor import as_tensor
 
 
 class ReLU(Function):
@@ -162,8 +163,6 @@ def silu(x):
 
 
 def _axis(x, axis, op):
-    from minidl.tensor import as_tensor
-
     x = as_tensor(x)
     if not -x.ndim <= axis < x.ndim:
         raise ValueError(f"{op}: axis {axis} is out of range for shape {x.shape}")

@@ -17,6 +17,8 @@ import numpy as np
 
 from minidl.autograd import Function
 from minidl.backend import get_array_module
+from minidl.functional.shape import reshape
+from minidl.tensor import as_tensor
 
 
 def sum_to(grad, shape):
@@ -209,9 +211,6 @@ def log(x):
 
 def matmul(a, b):
     """``a @ b``; 1-D operands are treated as a row (left) or a column (right) vector."""
-    from minidl.functional.shape import reshape
-    from minidl.tensor import as_tensor
-
     a, b = as_tensor(a), as_tensor(b)
     squeeze_left = a.ndim == 1
     squeeze_right = b.ndim == 1

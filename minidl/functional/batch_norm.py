@@ -22,6 +22,7 @@ array([-1.,  1.])
 from minidl.autograd import Function
 from minidl.backend import get_array_module, kernels_for
 from minidl.functional import arguments
+from minidl.tensor import Tensor, as_tensor
 
 
 def _as_ncl(x):
@@ -88,8 +89,6 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None,
     ``running_mean``/``running_var`` are Tensors (a module's buffers) updated in
     place when ``training``; they may be None in training, then nothing is tracked.
     """
-    from minidl.tensor import Tensor, as_tensor
-
     op = "batch_norm"
     x = as_tensor(x)
     arguments.ndim(x, (2, 4), op, "input", "N, C or N, C, H, W")

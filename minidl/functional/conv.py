@@ -30,6 +30,7 @@ from minidl import threads
 from minidl.autograd import Function
 from minidl.backend import device_of, get_array_module, kernels_for
 from minidl.functional import arguments
+from minidl.tensor import as_tensor
 
 # Bytes of columns built at once, per device.
 COLUMN_BYTES = {"cpu": 2 * 2**20, "cuda": 512 * 2**20}
@@ -160,8 +161,6 @@ class Conv2d(Function):
 
 def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     """Convolve NCHW ``x`` with ``w`` of shape (Cout, Cin/groups, kh, kw), plus ``b`` (Cout,)."""
-    from minidl.tensor import as_tensor
-
     op = "conv2d"
     x, w = as_tensor(x), as_tensor(w)
     b = None if b is None else as_tensor(b)

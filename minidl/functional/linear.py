@@ -18,6 +18,7 @@ from minidl import threads
 from minidl.autograd import Function
 from minidl.backend import device_of, get_array_module
 from minidl.functional import arguments
+from minidl.tensor import as_tensor
 
 # From this many multiply-adds on, the CPU cuts the rows into ROW_SLICES slices
 # (below it, handing rows to other threads costs more than it saves). The count
@@ -73,8 +74,6 @@ class Linear(Function):
 
 def linear(x, weight, bias=None):
     """x (..., in) @ weight.T (in, out) + bias (out,)."""
-    from minidl.tensor import as_tensor
-
     x, weight = as_tensor(x), as_tensor(weight)
     bias = None if bias is None else as_tensor(bias)
     arguments.same_dtype("linear", input=x, weight=weight, bias=bias)

@@ -14,6 +14,7 @@ import numpy as np
 from minidl.autograd import Function
 from minidl.backend import get_array_module, kernels_for
 from minidl.functional import arguments
+from minidl.tensor import Tensor, as_tensor
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -49,8 +50,6 @@ def cross_entropy(logits, labels, reduction="mean"):
 
     ``reduction``: "mean" (default, over the batch), "sum" or "none" (per row).
     """
-    from minidl.tensor import Tensor, as_tensor
-
     logits = as_tensor(logits)
     arguments.kernel_floating(logits, "cross_entropy", "logits")
     arguments.ndim(logits, 2, "cross_entropy", "logits", "(batch, classes)")

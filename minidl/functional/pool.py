@@ -19,6 +19,9 @@ from minidl import threads
 from minidl.autograd import Function
 from minidl.backend import device_of, get_array_module, kernels_for
 from minidl.functional import arguments
+from minidl.functional.reduction import mean
+from minidl.functional.shape import concat
+from minidl.tensor import as_tensor
 
 def _map_batch(fn, x):
     """fn(part) for slices of x's batch, run side by side on minidl's threads when x is
@@ -86,8 +89,6 @@ class GlobalAvgPool2d(Function):
 
 
 def _window_args(op, x, kernel_size, stride, padding, ceil_mode):
-    from minidl.tensor import as_tensor
-
     x = as_tensor(x)
     arguments.ndim(x, 4, op, "input", "N, C, H, W")
     arguments.kernel_floating(x, op)
@@ -125,10 +126,6 @@ def adaptive_avg_pool2d(x, output_size):
 
     Output cell i covers input rows floor(i*H/oh) .. ceil((i+1)*H/oh) - 1 (PyTorch's rule).
     """
-    from minidl.functional.shape import concat
-    from minidl.functional.reduction import mean
-    from minidl.tensor import as_tensor
-
     op = "adaptive_avg_pool2d"
     x = as_tensor(x)
     arguments.ndim(x, 4, op, "input", "N, C, H, W")

@@ -15,6 +15,7 @@ import numpy as np
 from minidl.autograd import Function
 from minidl.backend import get_array_module
 from minidl.functional import arguments
+from minidl.tensor import as_tensor
 
 
 def _expand(gy, shape, axes, keepdims):
@@ -79,8 +80,6 @@ class Max(Function):
 
 
 def _reduce(cls, name, x, axis, keepdims):
-    from minidl.tensor import as_tensor
-
     x = as_tensor(x)
     axes = arguments.axes(axis, x.ndim, name)
     return cls(axes, bool(keepdims))(x)
@@ -96,8 +95,6 @@ def mean(x, axis=None, keepdims=False):
 
 def max(x, axis=None, keepdims=False):
     """Maximum over ``axis``; the gradient goes to the first maximum."""
-    from minidl.tensor import as_tensor
-
     x = as_tensor(x)
     if x.size == 0:
         raise ValueError(f"max: cannot reduce an empty tensor of shape {x.shape}")

@@ -15,6 +15,7 @@ import numpy as np
 
 from minidl.autograd import Function
 from minidl.backend import get_array_module
+from minidl.tensor import Tensor, as_tensor
 
 
 class Reshape(Function):
@@ -107,8 +108,6 @@ def _is_int(value):
 
 def reshape(x, shape):
     """x with a new shape of the same size; one axis may be -1 (inferred), as in NumPy."""
-    from minidl.tensor import as_tensor
-
     x = as_tensor(x)
     shape = (shape,) if _is_int(shape) else shape
     if not (isinstance(shape, (tuple, list)) and all(_is_int(n) for n in shape)):
@@ -124,8 +123,6 @@ def transpose(x, axes=None):
 
 def flatten(x, start_dim=1):
     """Merge the axes from ``start_dim`` on into one (the batch axis stays by default)."""
-    from minidl.tensor import as_tensor
-
     x = as_tensor(x)
     if not _is_int(start_dim):
         raise TypeError(f"flatten: start_dim must be an int, got {start_dim!r} for shape {x.shape}")
@@ -136,8 +133,6 @@ def flatten(x, start_dim=1):
 
 
 def getitem(x, index):
-    from minidl.tensor import Tensor
-
     if isinstance(index, Tensor):
         index = index.data
     elif isinstance(index, tuple):
@@ -149,8 +144,6 @@ def getitem(x, index):
 
 def concat(tensors, axis=1):
     """Join tensors along ``axis``; every other axis must match."""
-    from minidl.tensor import as_tensor
-
     tensors = [as_tensor(t) for t in tensors]
     if not tensors:
         raise ValueError("concat: needs at least one tensor")
