@@ -168,13 +168,16 @@ def backward(tensor, grad=None, retain_graph=False):
     """Backpropagate from ``tensor``: leaves that require grad get ``.grad`` summed in.
 
     The walk: pop the newest op, hand its ``backward`` the gradients its outputs
-    received, pass what it returns on to its inputs, free it.
+    received, pass what it returns on to its inputs, free it. A leaf gets its
+    gradient as soon as the last op that uses it has run, so its hooks (a
+    data-parallel allreduce, say) can start while the walk goes on.
     """
     grad = _initial_gradient(tensor, grad)
     xp = backend.get_array_module(tensor.data)
     pending = _PendingGradients()
     pending.add(tensor, grad)
     queue = _OpQueue()
+    uses = _LeafUses(tensor._creator)
     if tensor._creator is not None:
         queue.push(tensor._creator)
     while queue:
@@ -185,12 +188,14 @@ def backward(tensor, grad=None, retain_graph=False):
             pending.add(x, gx)
             if x._creator is not None:
                 queue.push(x._creator)
+        for leaf in uses.done_with(function):
+            _deliver(leaf, pending.pop(leaf))
         if not retain_graph:
             function._release()
-    # Only leaves are left. Each gets this pass's summed gradient in one addition,
-    # so k backward passes leave exactly k times one pass's gradient in .grad.
+    # Left: the root if it is a leaf, and leaves behind ops the walk never reached
+    # (an op returned None for the input above them).
     for leaf, gx in pending.items():
-        _accumulate(leaf, gx)
+        _deliver(leaf, gx)
 
 
 def _initial_gradient(tensor, grad):
@@ -250,17 +255,54 @@ class _PendingGradients:
             entry[1] = entry[1] + grad
 
     def take(self, output, xp):
-        """The whole gradient of an op's output (zeros if none reached it), now complete."""
+        """The whole gradient of an op's output (zeros if none reached it), after its hooks."""
         tensor, (shape, dtype) = output
         entry = self._entries.pop(id(tensor), None) if tensor is not None else None
         if entry is None:
             return xp.zeros(shape, dtype=dtype)
-        if tensor._retains_grad:
-            _accumulate(tensor, entry[1])
-        return entry[1]
+        grad = _run_hooks(tensor, entry[1])
+        if tensor._retains_grad:  # after the hooks, as PyTorch: .grad is what flows on
+            _accumulate(tensor, grad)
+        return grad
+
+    def pop(self, leaf):
+        entry = self._entries.pop(id(leaf), None)
+        return None if entry is None else entry[1]
 
     def items(self):
         return [(tensor, grad) for tensor, grad in self._entries.values()]
+
+
+class _LeafUses:
+    """How many recorded ops below the root still have to run before each leaf that
+    requires grad has its whole gradient."""
+
+    def __init__(self, root):
+        self._left = {}
+        if root is None:
+            return
+        seen, stack = {id(root)}, [root]
+        while stack:
+            function = stack.pop()
+            for x in function.inputs or ():  # a freed op raises when the walk reaches it
+                if not x.requires_grad:
+                    continue
+                if x._creator is None:
+                    self._left[id(x)] = self._left.get(id(x), 0) + 1
+                elif id(x._creator) not in seen:
+                    seen.add(id(x._creator))
+                    stack.append(x._creator)
+
+    def done_with(self, function):
+        """The leaves whose last use was ``function``."""
+        ready = []
+        for x in function.inputs:
+            left = self._left.get(id(x))
+            if left is not None:
+                self._left[id(x)] = left - 1
+                if left == 1:
+                    ready.append(x)
+        return ready
 
 
 def _outputs(function):
@@ -302,6 +344,34 @@ def _checked_gradient(function, index, tensor, grad):
     if grad.dtype != tensor.dtype:
         grad = grad.astype(tensor.dtype)
     return grad
+
+
+def _run_hooks(tensor, grad):
+    """``tensor``'s gradient hooks in order; each may return a replacement gradient."""
+    for hook in list(tensor._hooks.values()) if tensor._hooks else ():
+        result = hook(grad)
+        if result is None:
+            continue
+        xp = backend.get_array_module(grad)
+        result = xp.asarray(getattr(result, "data", result))
+        if result.shape != grad.shape:
+            raise ValueError(
+                f"register_hook: the hook {getattr(hook, '__name__', hook)!r} returned a gradient of shape "
+                f"{result.shape} for a tensor of shape {tensor.shape}"
+            )
+        grad = result.astype(tensor.dtype, copy=False)
+    return grad
+
+
+def _deliver(leaf, grad):
+    """A leaf's whole gradient of this pass: its hooks, then into ``.grad`` in one addition
+    (so k passes leave exactly k times one pass's gradient), then the hooks that want
+    the accumulated ``.grad``."""
+    if grad is None:
+        return
+    _accumulate(leaf, _run_hooks(leaf, grad))
+    for hook in list(leaf._post_accumulate_hooks.values()) if leaf._post_accumulate_hooks else ():
+        hook(leaf)
 
 
 def _accumulate(tensor, grad):
