@@ -58,6 +58,16 @@ def group_rows(array, groups):
 
 
 class Conv2d(Function):
+    """With xp = x zero-padded, s the stride, d the dilation, c over o's group:
+
+        y[n, o, oy, ox] = b[o] + sum_{c, i, j} w[o, c, i, j] * xp[n, c, oy*sh + i*dh, ox*sw + j*dw]
+        gw[o, c, i, j] = sum_{n, oy, ox} gy[n, o, oy, ox] * xp[n, c, oy*sh + i*dh, ox*sw + j*dw]
+        gxp[n, c, oy*sh + i*dh, ox*sw + j*dw] += sum_{o in group(c)} w[o, c, i, j] * gy[n, o, oy, ox]
+        gb[o] = sum_{n, oy, ox} gy[n, o, oy, ox]
+
+    gx is gxp without its padding (col2im of ``W^T @ gy``; gw is ``gy @ cols^T``).
+    """
+
     def __init__(self, stride, padding, dilation, groups):
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
 

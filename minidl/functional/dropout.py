@@ -19,6 +19,8 @@ from minidl.tensor import as_tensor
 
 
 class Dropout(Function):
+    """y = x * mask, mask = 0 with probability p, else 1 / (1 - p); gx = gy * mask."""
+
     def __init__(self, p, seed):
         self.p, self.seed = p, seed
 

@@ -34,6 +34,10 @@ def _row_slices(rows, weight):
 
 
 class Linear(Function):
+    """y = x @ weight^T + bias over x's rows (leading axes flattened);
+    gx = gy @ weight, gweight = gy^T @ x, gbias = sum of gy over the rows.
+    """
+
     def forward(self, x, weight, bias=None):
         self.save_for_backward(x, weight)
         xp = get_array_module(x)

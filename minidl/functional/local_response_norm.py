@@ -25,6 +25,10 @@ from minidl.tensor import as_tensor
 
 
 class LocalResponseNorm(Function):
+    """S_c = k + alpha * sum_{|c'-c|<=size//2} x_c'^2, y_c = x_c * S_c^-beta;
+    gx_c = gy_c * S_c^-beta - 2 * alpha * beta * x_c * sum_{|c'-c|<=size//2} gy_c' * y_c' / S_c'.
+    """
+
     def __init__(self, size, alpha, beta, k):
         self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
 

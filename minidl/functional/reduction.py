@@ -28,6 +28,8 @@ def _expand(gy, shape, axes, keepdims):
 
 
 class Sum(Function):
+    """y = sum of x over ``axes``; gx = gy broadcast back over them."""
+
     def __init__(self, axes, keepdims):
         self.axes, self.keepdims = axes, keepdims
 
@@ -40,6 +42,8 @@ class Sum(Function):
 
 
 class Mean(Function):
+    """y = sum of x over ``axes`` / count; gx = gy / count broadcast back over them."""
+
     def __init__(self, axes, keepdims):
         self.axes, self.keepdims = axes, keepdims
 
@@ -53,6 +57,8 @@ class Mean(Function):
 
 
 class Max(Function):
+    """y = max of x over ``axes``; gx = gy at the first maximum, 0 elsewhere."""
+
     def __init__(self, axes, keepdims):
         self.axes, self.keepdims = axes, keepdims
 

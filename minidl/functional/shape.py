@@ -19,6 +19,8 @@ from minidl.tensor import Tensor, as_tensor
 
 
 class Reshape(Function):
+    """y = x in a new shape (same elements, row-major); gx = gy reshaped to x's shape."""
+
     def __init__(self, shape):
         self.shape = shape
 
@@ -37,6 +39,8 @@ class Reshape(Function):
 
 
 class Transpose(Function):
+    """y = x with its axes permuted; gx = gy with the inverse permutation."""
+
     def __init__(self, axes):
         self.axes = axes
 
@@ -52,7 +56,7 @@ class Transpose(Function):
 
 
 class GetItem(Function):
-    """x[index]; repeated indices (advanced indexing) accumulate their gradients."""
+    """y = x[index]; gx = zeros with gy added at index (repeated indices accumulate)."""
 
     def __init__(self, index):
         self.index = index
@@ -89,6 +93,8 @@ def _is_basic(index):
 
 
 class Concat(Function):
+    """y = x_1, ..., x_k joined along ``axis``; gx_i = the slice of gy that x_i filled."""
+
     def __init__(self, axis):
         self.axis = axis
 
