@@ -140,3 +140,19 @@ def test_flow_recorder_records_each_layer_in_order_and_removes_its_hooks(tmp_pat
     path = md.viz.plot_flow({"net": [v for _, v in flow.in_order(flow.weight_grad_norm)]},
                             tmp_path / "flow.png", title="t", ylabel="|dL/dW|")
     assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_readme_flow_example_runs_and_records_every_weighted_layer(tmp_path, monkeypatch):
+    import pathlib
+    import re
+
+    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    start = readme.index("<!-- section: see backprop (issue 11) -->")
+    section = readme[start:readme.find("\n## ", start)]
+    (block,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    assert len(namespace["norms"]) == 20                      # resnet-20: 19 convs and the fc
+    assert all(value > 0 for value in namespace["norms"])
+    assert (tmp_path / "flow.png").read_bytes()[:4] == b"\x89PNG"
