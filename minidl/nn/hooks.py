@@ -27,8 +27,10 @@ class BackwardHookCall:
     def __init__(self, module, hooks):
         self.module = module
         self.hooks = hooks
-        self.input_slots = ()      # positions of the inputs that go through the input identity
-        self.n_inputs = 0
+        # Positions of the inputs and outputs that go through the identities (tensors
+        # that require grad); the hooks get None at the other positions.
+        self.n_inputs, self.input_slots = 0, ()
+        self.n_outputs, self.output_slots = 0, ()
         self.grad_outputs = None
 
     def wrap_inputs(self, inputs):
@@ -47,14 +49,13 @@ class BackwardHookCall:
         outputs = (output,) if single else output
         if not isinstance(outputs, tuple):
             return output
-        slots = [i for i, y in enumerate(outputs) if isinstance(y, Tensor) and y.requires_grad]
-        if not slots:
-            return output
         self.n_outputs = len(outputs)
-        self.output_slots = tuple(slots)
-        wrapped = _OutputIdentity(self)(*(outputs[i] for i in slots))
+        self.output_slots = tuple(i for i, y in enumerate(outputs) if isinstance(y, Tensor) and y.requires_grad)
+        if not self.output_slots:
+            return output
+        wrapped = _OutputIdentity(self)(*(outputs[i] for i in self.output_slots))
         outputs = list(outputs)
-        for slot, y in zip(slots, wrapped):
+        for slot, y in zip(self.output_slots, wrapped):
             outputs[slot] = y
         return outputs[0] if single else tuple(outputs)
 
