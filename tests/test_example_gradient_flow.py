@@ -5,7 +5,6 @@ import os
 import pathlib
 
 import pytest
-
 from test_data_idx import FASHION_DIR
 
 EXAMPLE = pathlib.Path(__file__).resolve().parents[1] / "examples" / "gradient_flow.py"
