@@ -43,6 +43,18 @@ def test_a_hook_that_returns_a_gradient_replaces_it_upstream_and_in_retained_gra
     np.testing.assert_array_equal(x.grad, [15.0, 21.0])        # 3 * the replacement
 
 
+def test_a_hook_on_an_intermediate_still_runs_after_the_caller_drops_its_reference():
+    x = md.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    h = x * 3.0
+    seen = []
+    h.register_hook(lambda g: seen.append(g.copy()))
+    y = (h * 2.0).sum()
+    del h                                   # the graph still holds it until backward reaches it
+    y.backward()
+    assert len(seen) == 1
+    np.testing.assert_array_equal(seen[0], [2.0, 2.0])
+
+
 def test_hooks_on_a_leaf_run_in_order_and_the_leaf_accumulates_the_replacement():
     w = md.tensor(np.array([1.0, 2.0]), requires_grad=True)
     calls = []
