@@ -23,7 +23,7 @@ import os
 import sys
 import time
 
-from minidl.training import builders
+from minidl.commands import builders
 
 # The options that decide a run's numbers: a resumed run must use the same ones.
 RUN_OPTIONS = ("model", "dataset", "batch_size", "lr", "momentum", "weight_decay", "optimizer", "schedule",
@@ -107,6 +107,7 @@ def train(args):
     from minidl.nn.parallel import DistributedDataParallel
     from minidl import distributed
     from minidl.training import Trainer, load_checkpoint
+    from minidl.training.checkpoint import load_model_state
 
     started = time.perf_counter()
     lead = distributed.get_rank() == 0  # the rank that prints and writes
@@ -125,13 +126,7 @@ def train(args):
     if args.resume:
         path = last if args.resume is True else args.resume
         state = load_checkpoint(path)
-        try:
-            model.load_state_dict(state["model"])
-        except ValueError as error:
-            saved = state.get("run", {}).get("model")
-            raise ValueError(
-                f"cannot resume {args.model!r} from {path}, saved from model {saved!r}:\n{error}"
-            ) from None
+        load_model_state(model, state, path, args.model)  # before any data is loaded: a mismatch costs nothing
         _check_resumable(state, config, path)
     elif os.path.exists(last) and not args.force:
         raise ValueError(f"{out} already holds a run ({last}); continue it with --resume, "
@@ -161,7 +156,7 @@ def train(args):
     trainer = Trainer(model, optimizer, train_loader, test_loader, schedule, args.device, out if lead else None,
                       run_info, progress=show, verbose=lead)
     if state is not None:
-        trainer.load_state_dict(state)
+        trainer.load_progress(state)  # the model's weights are in already
         say(f"resuming {last if args.resume is True else args.resume}: "
             f"epoch {trainer.epoch + 1}, step {trainer.step} of {len(train_loader)}")
 
@@ -169,8 +164,8 @@ def train(args):
     ranks = f" on {distributed.get_world_size()} ranks" if args.distributed else ""
     say(f"{args.model} ({params:,} parameters) on {args.dataset}: {len(train_set)} training and "
         f"{len(test_set)} test images of shape {train_set.image_shape}, {args.device}; "
-        f"{args.optimizer} lr {args.lr}, {args.epochs} epoch(s) of {len(train_loader)} batches of {args.batch_size}{ranks}; "
-        f"writing to {out}")
+        f"{args.optimizer} lr {args.lr}, {args.epochs} epoch(s) of {len(train_loader)} batches of "
+        f"{args.batch_size}{ranks}; writing to {out}")
     if trainer.epoch >= args.epochs:
         say(f"nothing to do: the run in {out} has already trained {trainer.epoch} epochs "
             "(ask for more with --epochs)")

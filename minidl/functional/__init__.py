@@ -21,7 +21,7 @@ from minidl.functional.batch_norm import batch_norm
 from minidl.functional.conv import conv2d
 from minidl.functional.dropout import dropout
 from minidl.functional.linear import linear
-from minidl.functional.local_response_norm import local_response_norm
+from minidl.functional.lrn import local_response_norm
 from minidl.functional.loss import cross_entropy
 from minidl.functional.pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from minidl.functional.reduction import max, mean, sum
