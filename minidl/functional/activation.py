@@ -21,7 +21,8 @@ class ReLU(Function):
         xp = get_array_module(x)
         y = xp.empty(x.shape, dtype=x.dtype)
         flat_x, flat_y = x.reshape(-1), y.reshape(-1)  # flat_x: a copy if x is not contiguous
-        threads.map_flat(lambda part: xp.maximum(flat_x[part], 0, out=flat_y[part]), x.size, device_of(x))
+        threads.map_work(lambda part: xp.maximum(flat_x[part], 0, out=flat_y[part]), x.size, x.size,
+                         device=device_of(x))
         self.save_for_backward(y)
         return y
 
@@ -30,8 +31,8 @@ class ReLU(Function):
         xp = get_array_module(gy)
         gx = xp.empty(gy.shape, dtype=gy.dtype)
         flat_gy, flat_y, flat_gx = gy.reshape(-1), y.reshape(-1), gx.reshape(-1)
-        threads.map_flat(lambda part: xp.multiply(flat_gy[part], flat_y[part] > 0, out=flat_gx[part]),
-                         gy.size, device_of(gy))
+        threads.map_work(lambda part: xp.multiply(flat_gy[part], flat_y[part] > 0, out=flat_gx[part]),
+                         gy.size, gy.size, device=device_of(gy))
         return gx
 
 
