@@ -186,3 +186,26 @@ def test_keep_freed_memory_can_be_turned_off():
         env = dict(__import__("os").environ, MINIDL_KEEP_FREED_MEMORY=setting)
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
         assert out.stdout.strip() == expected
+
+
+@pytest.mark.parametrize("relu", [False, True])
+def test_batch_norm_in_channel_slices_equals_one_call(thread_count, monkeypatch, relu):
+    # Each channel's statistics are its own: slices of channels on three threads
+    # must give the whole call's bits, forward and backward.
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((4, 7, 3, 5)).astype(np.float32)
+    gy = rng.standard_normal(x.shape).astype(np.float32)
+    op = F.batch_norm_relu if relu else F.batch_norm
+
+    def run(least):
+        monkeypatch.setitem(threads.MIN_WORK, "elements", least)
+        xt = md.tensor(x, requires_grad=True)
+        w, b = md.tensor(np.linspace(0.5, 2, 7, dtype=np.float32)), md.tensor(np.linspace(-1, 1, 7, dtype=np.float32))
+        w.requires_grad = b.requires_grad = True
+        y = op(xt, None, None, w, b, training=True)
+        y.backward(gy)
+        return y.numpy(), xt.grad, w.grad, b.grad
+
+    thread_count(3)
+    for a, b in zip(run(2**62), run(0)):
+        assert a.tobytes() == b.tobytes()

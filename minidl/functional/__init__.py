@@ -17,7 +17,7 @@ from minidl.functional.activation import (
     tanh,
 )
 from minidl.functional.arithmetic import add, cast, div, exp, log, matmul, mul, neg, pow, sub, sum_to
-from minidl.functional.batch_norm import batch_norm
+from minidl.functional.batch_norm import batch_norm, batch_norm_relu
 from minidl.functional.conv import conv2d
 from minidl.functional.dropout import dropout
 from minidl.functional.linear import linear
@@ -33,5 +33,5 @@ __all__ = [
     "reshape", "transpose", "flatten", "getitem", "concat",
     "relu", "relu6", "leaky_relu", "sigmoid", "tanh", "silu", "softmax", "log_softmax",
     "linear", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
-    "batch_norm", "local_response_norm", "dropout", "cross_entropy",
+    "batch_norm", "batch_norm_relu", "local_response_norm", "dropout", "cross_entropy",
 ]
