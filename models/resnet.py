@@ -51,7 +51,7 @@ class BasicBlock(nn.Module):
         self.downsample = downsample
 
     def residual(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn1(self.conv1(x), relu=True)
         return self.bn2(self.conv2(out))
 
     def shortcut(self, x):
@@ -79,8 +79,8 @@ class Bottleneck(nn.Module):
         self.downsample = downsample
 
     def residual(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = F.relu(self.bn2(self.conv2(out)))
+        out = self.bn1(self.conv1(x), relu=True)
+        out = self.bn2(self.conv2(out), relu=True)
         return self.bn3(self.conv3(out))
 
     def shortcut(self, x):

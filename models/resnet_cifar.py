@@ -76,7 +76,7 @@ class BasicBlock(nn.Module):
         self.shortcut = make_shortcut(shortcut, in_channels, out_channels, stride)
 
     def residual(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn1(self.conv1(x), relu=True)
         return self.bn2(self.conv2(out))
 
     def forward(self, x):
@@ -118,7 +118,7 @@ class CifarResNet(nn.Module):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
 
     def forward(self, x):
-        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.bn1(self.conv1(x), relu=True)
         x = self.layer3(self.layer2(self.layer1(x)))
         return self.fc(F.flatten(self.pool(x)))
 
