@@ -4,6 +4,7 @@ from minidl.kernels.reference import (  # a few whole-array NumPy ops: nothing f
     softmax_cross_entropy_backward,
     softmax_cross_entropy_forward,
 )
+from minidl.kernels.cpu.activation import relu_backward
 from minidl.kernels.cpu.batch_norm import batch_norm_backward, batch_norm_forward_train
 from minidl.kernels.cpu.conv import col2im, im2col
 from minidl.kernels.cpu.dropout import dropout_mask

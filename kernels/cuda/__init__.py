@@ -13,6 +13,7 @@ gradient checks need the latter) and one Python file of launchers next to it;
 """
 
 from minidl.kernels.cuda import sources
+from minidl.kernels.cuda.activation import relu_backward
 from minidl.kernels.cuda.batch_norm import batch_norm_backward, batch_norm_forward_train
 from minidl.kernels.cuda.conv import col2im, im2col
 from minidl.kernels.cuda.cross_entropy import (
@@ -32,6 +33,7 @@ __all__ = [
     "im2col", "col2im",
     "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
     "batch_norm_forward_train", "batch_norm_backward",
+    "relu_backward",
     "lrn_forward", "lrn_backward",
     "dropout_mask",
     "softmax_cross_entropy_forward", "softmax_cross_entropy_backward",

@@ -17,6 +17,7 @@ Conventions shared by every backend:
 - Batch norm works on x viewed as (N, C, L), with L = H*W (or 1 for 2-D input).
 """
 
+from minidl.kernels.reference.activation import relu_backward
 from minidl.kernels.reference.batch_norm import batch_norm_backward, batch_norm_forward_train
 from minidl.kernels.reference.conv import col2im, im2col
 from minidl.kernels.reference.cross_entropy import (
@@ -36,6 +37,7 @@ __all__ = [
     "im2col", "col2im",
     "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
     "batch_norm_forward_train", "batch_norm_backward",
+    "relu_backward",
     "lrn_forward", "lrn_backward",
     "dropout_mask",
     "softmax_cross_entropy_forward", "softmax_cross_entropy_backward",

@@ -11,11 +11,12 @@ array([0., 0., 1.], dtype=float32)
 
 from minidl import threads
 from minidl.autograd import Function
-from minidl.backend import device_of, get_array_module
+from minidl.backend import device_of, get_array_module, kernels_for
 
 
 class ReLU(Function):
-    """max(x, 0); the gradient at 0 is 0. Large arrays are done in slices on the CPU threads."""
+    """max(x, 0); the gradient at 0 is 0 (one kernel pass, ``relu_backward``). Large arrays
+    are done in slices on the CPU threads."""
 
     def forward(self, x):
         xp = get_array_module(x)
@@ -29,9 +30,10 @@ class ReLU(Function):
     def backward(self, gy):
         (y,) = self.saved_tensors
         xp = get_array_module(gy)
+        kernels = kernels_for(gy)
         gx = xp.empty(gy.shape, dtype=gy.dtype)
-        flat_gy, flat_y, flat_gx = gy.reshape(-1), y.reshape(-1), gx.reshape(-1)
-        threads.map_work(lambda part: xp.multiply(flat_gy[part], flat_y[part] > 0, out=flat_gx[part]),
+        flat_gy, flat_y, flat_gx = xp.ascontiguousarray(gy).reshape(-1), y.reshape(-1), gx.reshape(-1)
+        threads.map_work(lambda part: kernels.relu_backward(flat_gy[part], flat_y[part], out=flat_gx[part]),
                          gy.size, gy.size, device=device_of(gy))
         return gx
 
