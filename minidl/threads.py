@@ -7,8 +7,8 @@ the work is worth cutting and into how many slices (``cut``), and shares the
 slices out among ``get_num_threads()`` threads: the caller and a small pool.
 Each thread runs its slices' Numba kernels (which release the GIL) and GEMMs
 (BLAS, which releases it too) one after another, so a slice's work stays in
-that core's cache. Convolution cuts its batch by memory instead (slices whose
-columns fit the cache) and hands those slices to ``map_slices`` directly.
+that core's cache. A convolution also bounds its slices' bytes (``cut``'s
+``budget``: columns that fit the cache).
 
 The first time a CPU op maps slices, minidl takes the process over: malloc
 keeps freed memory for the next step (``minidl.allocator``), BLAS is asked
@@ -111,22 +111,27 @@ MIN_WORK = {"elements": 2**18, "macs": 2**22}
 SLICES = 4
 
 
-def cut(length, work, kind="elements", device="cpu"):
+def cut(length, work, kind="elements", device="cpu", item_bytes=0, budget=None):
     """The slices of range(length) that ``work`` (of ``kind``, a MIN_WORK key) lying
     along an axis of that length is done in: one, slice(0, length), for small or
     non-CPU work or an axis of one; else SLICES of near-equal length (fewer if the
-    axis is shorter).
+    axis is shorter). With a ``budget`` (bytes, on any device), more slices where
+    needed so that none holds more than that at ``item_bytes`` per item (a slice
+    holds one item at least): a convolution's columns, which must fit a cache.
 
     >>> cut(128, 10)
     [slice(0, 128, None)]
     >>> cut(128, 10**8, "macs")
     [slice(0, 32, None), slice(32, 64, None), slice(64, 96, None), slice(96, 128, None)]
+    >>> len(cut(128, 10, item_bytes=2**20, budget=2**24))
+    8
     """
     if kind not in MIN_WORK:
         raise ValueError(f"cut: kind must be one of {sorted(MIN_WORK)}, got {kind!r}")
-    if device != "cpu" or work < MIN_WORK[kind] or length < 2:
-        return [slice(0, length)]
-    return split(length, SLICES)
+    pieces = SLICES if device == "cpu" and work >= MIN_WORK[kind] else 1
+    if budget is not None:
+        pieces = max(pieces, -(-length * item_bytes // budget))
+    return split(length, pieces)
 
 
 def map_work(fn, length, work, kind="elements", device="cpu"):

@@ -171,6 +171,18 @@ def test_cut_is_one_slice_below_the_minimum_work_and_slices_above_it():
     assert threads.cut(3, 2**40) == threads.split(3, threads.SLICES) == [slice(0, 1), slice(1, 2), slice(2, 3)]
 
 
+def test_cut_with_a_budget_keeps_each_slice_within_it():
+    # 10 items of 3 bytes in at most 7 bytes: 2 items a slice, 5 slices, whatever the work.
+    for work, device in ((0, "cpu"), (2**40, "cpu"), (2**40, "cuda")):
+        parts = threads.cut(10, work, device=device, item_bytes=3, budget=7)
+        assert parts == threads.split(10, 5)
+    # a budget below one item still gives slices of one item
+    assert threads.cut(3, 0, item_bytes=100, budget=1) == threads.split(3, 3)
+    # within budget, the work decides
+    assert threads.cut(10, 2**40, item_bytes=1, budget=100) == threads.split(10, threads.SLICES)
+    assert threads.cut(10, 0, item_bytes=1, budget=100) == [slice(0, 10)]
+
+
 def test_cut_rejects_an_unknown_kind_of_work():
     with pytest.raises(ValueError, match="cut: kind must be one of"):
         threads.cut(10, 2**40, "flops")
