@@ -58,7 +58,7 @@ class BasicBlock(nn.Module):
         return x if self.downsample is None else self.downsample(x)
 
     def forward(self, x):
-        return F.relu(self.residual(x) + self.shortcut(x))
+        return F.add_relu(self.residual(x), self.shortcut(x))
 
 
 class Bottleneck(nn.Module):
@@ -87,7 +87,7 @@ class Bottleneck(nn.Module):
         return x if self.downsample is None else self.downsample(x)
 
     def forward(self, x):
-        return F.relu(self.residual(x) + self.shortcut(x))
+        return F.add_relu(self.residual(x), self.shortcut(x))
 
 
 def make_stage(block, in_channels, planes, count, stride=1, groups=1, width_per_group=64):

@@ -81,9 +81,9 @@ class BasicBlock(nn.Module):
 
     def forward(self, x):
         out = self.residual(x)
-        if self.shortcut is not None:
-            out = out + self.shortcut(x)
-        return F.relu(out)
+        if self.shortcut is None:
+            return F.relu(out)
+        return F.add_relu(out, self.shortcut(x))
 
 
 class CifarResNet(nn.Module):

@@ -7,6 +7,7 @@ array([0., 2.], dtype=float32)
 """
 
 from minidl.functional.activation import (
+    add_relu,
     leaky_relu,
     log_softmax,
     relu,
@@ -31,7 +32,7 @@ __all__ = [
     "add", "sub", "mul", "div", "neg", "pow", "exp", "log", "matmul", "cast", "sum_to",
     "sum", "mean", "max",
     "reshape", "transpose", "flatten", "getitem", "concat",
-    "relu", "relu6", "leaky_relu", "sigmoid", "tanh", "silu", "softmax", "log_softmax",
+    "relu", "add_relu", "relu6", "leaky_relu", "sigmoid", "tanh", "silu", "softmax", "log_softmax",
     "linear", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
     "batch_norm", "batch_norm_relu", "local_response_norm", "dropout", "cross_entropy",
 ]
