@@ -36,18 +36,16 @@ def _as_ncl(x):
     return x.reshape(x.shape[0], x.shape[1], -1)
 
 
-def _by_channels(kernel, x3, out, *args, **kwargs):
-    """out, from kernel(*args, out=out, channels=part) over slices of x3's channels, run on
-    the CPU threads as ``minidl.threads`` decides (work: x3's elements)."""
-    threads.map_work(lambda part: kernel(*args, out=out, channels=part, **kwargs),
-                     x3.shape[1], x3.size, device=device_of(x3))
-    return out
-
-
-def _outputs(x3):
-    """Empty (N, C, L), (C,), (C,) arrays of x3's dtype: what the kernels write."""
+def _by_channels(kernel, x3, *args, **kwargs):
+    """kernel(*args, **kwargs), its channels cut as ``minidl.threads`` decides for work on
+    x3's elements: one call, or slices written into shared outputs on the CPU threads."""
+    parts = threads.cut(x3.shape[1], x3.size, device=device_of(x3))
+    if len(parts) == 1:
+        return kernel(*args, **kwargs)
     xp = get_array_module(x3)
-    return xp.empty_like(x3), xp.empty(x3.shape[1], x3.dtype), xp.empty(x3.shape[1], x3.dtype)
+    out = xp.empty_like(x3), xp.empty(x3.shape[1], x3.dtype), xp.empty(x3.shape[1], x3.dtype)
+    threads.map_slices(lambda part: kernel(*args, out=out, channels=part, **kwargs), parts, device_of(x3))
+    return out
 
 
 class BatchNormTrain(Function):
@@ -57,7 +55,7 @@ class BatchNormTrain(Function):
 
     def forward(self, x, gamma, beta):
         x3 = get_array_module(x).ascontiguousarray(_as_ncl(x))
-        y, mean, var = _by_channels(kernels_for(x).batch_norm_forward_train, x3, _outputs(x3),
+        y, mean, var = _by_channels(kernels_for(x).batch_norm_forward_train, x3,
                                     x3, gamma, beta, self.eps, relu=self.relu)
         self.save_for_backward(x3, gamma, beta, mean, var)
         self._update_running(mean, var, x3.shape[0] * x3.shape[2])
@@ -74,7 +72,7 @@ class BatchNormTrain(Function):
     def backward(self, gy):
         x3, gamma, beta, mean, var = self.saved_tensors
         gy3 = get_array_module(gy).ascontiguousarray(_as_ncl(gy))
-        gx, ggamma, gbeta = _by_channels(kernels_for(gy).batch_norm_backward, x3, _outputs(x3),
+        gx, ggamma, gbeta = _by_channels(kernels_for(gy).batch_norm_backward, x3,
                                          gy3, x3, gamma, mean, var, self.eps, relu=self.relu, beta=beta)
         return gx.reshape(gy.shape), ggamma, gbeta
 
