@@ -56,20 +56,24 @@ def _row_gradient_sums(gy, x, i, c, mu, scale, beta, relu):
     relu gy where (x - mu) * scale + beta > 0 and 0 elsewhere."""
     zero = x.dtype.type(0)
     total = moment = zero
-    for j in range(x.shape[2]):
-        d = x[i, c, j] - mu
-        g = gy[i, c, j]
-        if relu and not _affine(x[i, c, j], mu, scale, beta) > zero:
-            g = zero
-        total += g
-        moment += g * d
+    if relu:  # the branch outside the loops, so that each loop vectorizes
+        for j in range(x.shape[2]):
+            g = gy[i, c, j] if _affine(x[i, c, j], mu, scale, beta) > zero else zero
+            total += g
+            moment += g * (x[i, c, j] - mu)
+    else:
+        for j in range(x.shape[2]):
+            total += gy[i, c, j]
+            moment += gy[i, c, j] * (x[i, c, j] - mu)
     return total, moment
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _affine(value, mu, scale, beta):
-    """(value - mu) * scale + beta: the forward's y, one expression for both passes
-    so that the backward's relu mask is the forward's."""
+    """(value - mu) * scale + beta: the forward's y, one expression for every pass so
+    that the backward's relu mask is the forward's. A function of its own, not inlined
+    by Numba: LLVM's flags are per instruction, so these keep strict IEEE order even
+    inside the reassociating row sums."""
     return (value - mu) * scale + beta
 
 
@@ -95,10 +99,14 @@ def _forward_train(x, gamma, beta, eps, relu, y, mean, var, start, stop):
         mean[c] = shift + offset
         var[c] = max(squares / m - offset * offset, 0.0)
         mu, scale, shift_out = mean[c], _channel_scale(x, gamma, var, c, eps), beta[c]
-        for i in range(n):
-            for j in range(length):
-                value = _affine(x[i, c, j], mu, scale, shift_out)
-                y[i, c, j] = max(value, zero) if relu else value
+        if relu:
+            for i in range(n):
+                for j in range(length):
+                    y[i, c, j] = max(_affine(x[i, c, j], mu, scale, shift_out), zero)
+        else:
+            for i in range(n):
+                for j in range(length):
+                    y[i, c, j] = _affine(x[i, c, j], mu, scale, shift_out)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -119,12 +127,15 @@ def _backward(gy, x, gamma, beta, mean, var, eps, relu, gx, ggamma, gbeta, start
         b = x.dtype.type(-a * moment * invstd * invstd / m)
         d = x.dtype.type(-a * total / m)
         a = x.dtype.type(a)
-        for i in range(n):
-            for j in range(length):
-                g = gy[i, c, j]
-                if relu and not _affine(x[i, c, j], mu, scale, shift_out) > zero:
-                    g = zero
-                gx[i, c, j] = a * g + b * (x[i, c, j] - mu) + d
+        if relu:
+            for i in range(n):
+                for j in range(length):
+                    g = gy[i, c, j] if _affine(x[i, c, j], mu, scale, shift_out) > zero else zero
+                    gx[i, c, j] = a * g + b * (x[i, c, j] - mu) + d
+        else:
+            for i in range(n):
+                for j in range(length):
+                    gx[i, c, j] = a * gy[i, c, j] + b * (x[i, c, j] - mu) + d
         ggamma[c] = moment * invstd
         gbeta[c] = total
 
