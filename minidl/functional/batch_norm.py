@@ -29,6 +29,7 @@ from minidl import threads
 from minidl.autograd import Function
 from minidl.backend import device_of, get_array_module, kernels_for
 from minidl.functional import arguments
+from minidl.tensor import Tensor, as_tensor
 
 
 def _as_ncl(x):
@@ -49,6 +50,25 @@ def _by_channels(kernel, x3, *args, **kwargs):
 
 
 class BatchNormTrain(Function):
+    """Per channel, over its m = N*H*W values (N for (N, C) input; biased variance, eps added at use):
+
+        mean = sum(x) / m,  var = sum((x - mean)**2) / m,  xhat = (x - mean) / sqrt(var + eps)
+        y = gamma * xhat + beta
+        gbeta = sum(gy),  ggamma = sum(gy * xhat)
+        gx = gamma / (m * sqrt(var + eps)) * (m * gy - gbeta - xhat * ggamma)
+
+    The two subtracted terms are the paths through mean and var. They make gx sum
+    to zero and (with eps = 0) be orthogonal to xhat: shifting or scaling a channel
+    of x changes no output, so it cannot change the loss either.
+
+    >>> import numpy as np, minidl as md
+    >>> x = md.tensor(np.array([[1.0], [2.0], [6.0]]), requires_grad=True)
+    >>> y = md.functional.batch_norm(x, None, None, training=True, eps=0.0)
+    >>> y.backward(np.array([[1.0], [0.0], [0.0]]))
+    >>> bool(abs(x.grad.sum()) < 1e-12), bool(abs((x.grad * y.numpy()).sum()) < 1e-12)
+    (True, True)
+    """
+
     def __init__(self, running_mean, running_var, momentum, eps, relu=False):
         self.running_mean, self.running_var = running_mean, running_var
         self.momentum, self.eps, self.relu = momentum, eps, relu
@@ -78,8 +98,10 @@ class BatchNormTrain(Function):
 
 
 class BatchNormEval(Function):
-    """y = x * scale + shift with scale = gamma / sqrt(running_var + eps): an affine map
-    (then max(y, 0) with relu)."""
+    """y = gamma * xhat + beta with xhat = (x - running_mean) / sqrt(running_var + eps), an
+    affine map: gx = gy * gamma / sqrt(running_var + eps), ggamma = sum(gy * xhat), gbeta = sum(gy).
+    With relu, y is max(y, 0) and gy counts where y > 0 only.
+    """
 
     def __init__(self, running_mean, running_var, eps, relu=False):
         self.running_mean, self.running_var, self.eps, self.relu = running_mean, running_var, eps, relu
@@ -130,8 +152,6 @@ def batch_norm_relu(x, running_mean, running_var, weight=None, bias=None,
 
 
 def _batch_norm(op, x, running_mean, running_var, weight, bias, training, momentum, eps, relu):
-    from minidl.tensor import Tensor, as_tensor
-
     x = as_tensor(x)
     arguments.ndim(x, (2, 4), op, "input", "N, C or N, C, H, W")
     arguments.kernel_floating(x, op)

@@ -41,6 +41,7 @@ from minidl.training.checkpoint import load_checkpoint, save_checkpoint
 from minidl.training.curves import plot_curves
 from minidl.training.interrupt import deferred_interrupt
 from minidl.training.metrics import write_metrics
+from minidl.training.ranks import agreed, reduced_sums, step_totals
 
 
 class TrainingDiverged(RuntimeError):
@@ -81,6 +82,7 @@ def evaluate(model, loader, device="cpu", interrupt=None, progress=False):
         batches.close()
         bar.close()
         model.train(was_training)
+    loss_sum, correct, seen = reduced_sums(loss_sum, correct, seen)  # data-parallel: every rank's shard
     return loss_sum / seen, correct / seen
 
 
@@ -115,7 +117,8 @@ class Trainer:
     # ---- the loop ---------------------------------------------------------
     def fit(self, epochs):
         """Train until ``epochs`` epochs are finished; returns the history (one dict per epoch)."""
-        with deferred_interrupt() as interrupt:
+        with deferred_interrupt() as local_interrupt:
+            interrupt = agreed(local_interrupt)
             while self.epoch < epochs:
                 lr = self.optimizer.param_groups[0]["lr"]
                 resumed_seconds, started = self.sums["seconds"], time.perf_counter()
@@ -139,7 +142,8 @@ class Trainer:
                 x, y = tensor(images, device=self.device), tensor(labels, device=self.device)
                 logits = self.model(x)
                 loss = F.cross_entropy(logits, y)
-                value = loss.item()
+                correct = int((logits.argmax(axis=1).data == y.data).sum())
+                value, correct, n = step_totals(loss.item(), correct, len(labels))  # the global batch's
                 if not math.isfinite(value):
                     raise TrainingDiverged(
                         f"training stopped: the loss is {value} at epoch {self.epoch + 1}, step {self.step + 1} "
@@ -148,10 +152,11 @@ class Trainer:
                     )
                 self.optimizer.zero_grad()
                 loss.backward()
+                if hasattr(self.model, "reduce_gradients"):  # DistributedDataParallel
+                    self.model.reduce_gradients()
                 self.optimizer.step()
-                n = len(labels)
                 sums["loss_sum"] += value * n
-                sums["correct"] += int((logits.argmax(axis=1).data == y.data).sum())
+                sums["correct"] += correct
                 sums["seen"] += n
                 self.step += 1
                 images_seen += n
