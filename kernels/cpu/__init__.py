@@ -1,6 +1,7 @@
 """The CPU kernel set: Numba kernels where a loop is the work, NumPy where it is not."""
 
 from minidl.kernels import INTERFACE
+from minidl.kernels.cpu.activation import relu_backward
 from minidl.kernels.cpu.batch_norm import batch_norm_backward, batch_norm_forward_train
 from minidl.kernels.cpu.conv import col2im, im2col
 from minidl.kernels.cpu.cross_entropy import (

@@ -14,6 +14,7 @@ gradient checks need the latter) and one Python file of launchers next to it;
 
 from minidl.kernels import INTERFACE
 from minidl.kernels.cuda import sources
+from minidl.kernels.cuda.activation import relu_backward
 from minidl.kernels.cuda.batch_norm import batch_norm_backward, batch_norm_forward_train
 from minidl.kernels.cuda.conv import col2im, im2col
 from minidl.kernels.cuda.cross_entropy import (

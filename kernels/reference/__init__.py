@@ -18,6 +18,7 @@ Conventions shared by every backend:
 """
 
 from minidl.kernels import INTERFACE
+from minidl.kernels.reference.activation import relu_backward
 from minidl.kernels.reference.batch_norm import batch_norm_backward, batch_norm_forward_train
 from minidl.kernels.reference.conv import col2im, im2col
 from minidl.kernels.reference.cross_entropy import (
