@@ -6,6 +6,7 @@ from minidl.kernels.reference import (  # a few whole-array NumPy ops: nothing f
 )
 from minidl.kernels.cpu.batch_norm import batch_norm_backward, batch_norm_forward_train
 from minidl.kernels.cpu.conv import col2im, im2col
+from minidl.kernels.cpu.deform_conv import deform_col2im, deform_col2im_coord, deform_im2col
 from minidl.kernels.cpu.dropout import dropout_mask
 from minidl.kernels.cpu.lrn import lrn_backward, lrn_forward
 from minidl.kernels.cpu.pool import (

@@ -19,6 +19,7 @@ Conventions shared by every backend:
 
 from minidl.kernels.reference.batch_norm import batch_norm_backward, batch_norm_forward_train
 from minidl.kernels.reference.conv import col2im, im2col
+from minidl.kernels.reference.deform_conv import deform_col2im, deform_col2im_coord, deform_im2col
 from minidl.kernels.reference.cross_entropy import (
     softmax_cross_entropy_backward,
     softmax_cross_entropy_forward,
@@ -34,6 +35,7 @@ from minidl.kernels.reference.pool import (
 
 __all__ = [
     "im2col", "col2im",
+    "deform_im2col", "deform_col2im", "deform_col2im_coord",
     "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
     "batch_norm_forward_train", "batch_norm_backward",
     "lrn_forward", "lrn_backward",

@@ -19,6 +19,7 @@ from minidl.functional.activation import (
 from minidl.functional.arithmetic import add, cast, div, exp, log, matmul, mul, neg, pow, sub, sum_to
 from minidl.functional.batch_norm import batch_norm
 from minidl.functional.conv import conv2d
+from minidl.functional.deform_conv import deform_conv2d
 from minidl.functional.dropout import dropout
 from minidl.functional.linear import linear
 from minidl.functional.local_response_norm import local_response_norm
@@ -32,6 +33,6 @@ __all__ = [
     "sum", "mean", "max",
     "reshape", "transpose", "flatten", "getitem", "concat",
     "relu", "relu6", "leaky_relu", "sigmoid", "tanh", "silu", "softmax", "log_softmax",
-    "linear", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
+    "linear", "conv2d", "deform_conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
     "batch_norm", "local_response_norm", "dropout", "cross_entropy",
 ]
