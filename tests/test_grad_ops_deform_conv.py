@@ -1,15 +1,13 @@
 """deform_conv2d: gradient checks over drawn shapes and parameters, the reduction to
 conv2d, hand-picked numbers, and its argument errors.
 
-Offsets are drawn as an integer shift in [-3, 3] (small images: many taps
-sample partly or wholly outside) plus a fraction kept at least ``MARGIN`` from
-0 and 1. Bilinear interpolation has kinks exactly where a sampling coordinate
-is an integer, and every sampling coordinate is an integer grid position plus
-its offset, so this keeps each one ``MARGIN`` from a kink: far more than
-gradcheck's eps of 1e-6.
+Offsets (``mst.off_grid_offsets``) are an integer shift in [-reach, reach]
+(reach 3 on these small images: many taps sample partly or wholly outside) plus
+a fraction at least ``MARGIN`` from 0 and 1. Bilinear interpolation has kinks
+exactly where a sampling coordinate is an integer, and every sampling
+coordinate is an integer grid position plus its offset, so each stays
+``MARGIN`` from a kink: far more than gradcheck's eps of 1e-6.
 """
-
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -19,46 +17,15 @@ from hypothesis import strategies as st
 import minidl as md
 from minidl.kernels import reference
 from minidl.testing import strategies as mst
-from minidl.testing.strategies import ConvCase
+from minidl.testing.strategies import ConvCase, DeformConvCase
 
 F = md.functional
 
 MARGIN = 0.05
 
 
-@dataclass(frozen=True)
-class DeformCase:
-    conv: ConvCase
-    offset_groups: int
-
-    @property
-    def offset_shape(self):
-        n, _, oh, ow = self.conv.out_shape
-        kh, kw = self.conv.w_shape[2:]
-        return (n, 2 * self.offset_groups * kh * kw, oh, ow)
-
-    @property
-    def mask_shape(self):
-        n, _, oh, ow = self.conv.out_shape
-        kh, kw = self.conv.w_shape[2:]
-        return (n, self.offset_groups * kh * kw, oh, ow)
-
-    def args(self):
-        return dict(stride=self.conv.stride, padding=self.conv.padding, dilation=self.conv.dilation)
-
-
-@st.composite
-def deform_cases(draw, **conv_kwargs):
-    """conv2d's cases, with offset groups drawn among the divisors of the input channels."""
-    conv = draw(mst.conv2d_cases(**conv_kwargs))
-    channels = conv.x_shape[1]
-    divisors = [d for d in range(1, channels + 1) if channels % d == 0]
-    return DeformCase(conv, draw(st.sampled_from(divisors)))
-
-
-def off_kink_offsets(rng, shape, reach=3):
-    """Integer shifts in [-reach, reach] plus fractions in [MARGIN, 1 - MARGIN]."""
-    return rng.integers(-reach, reach + 1, shape) + rng.uniform(MARGIN, 1 - MARGIN, shape)
+def _args(case):
+    return dict(stride=case.conv.stride, padding=case.conv.padding, dilation=case.conv.dilation)
 
 
 def _case(x_shape, w_shape, offset_groups=1, stride=(1, 1), padding=(0, 0), dilation=(1, 1)):
@@ -66,7 +33,7 @@ def _case(x_shape, w_shape, offset_groups=1, stride=(1, 1), padding=(0, 0), dila
     out = tuple((size + 2 * p - span) // s + 1 for size, p, span, s in zip(x_shape[2:], padding, kernel, stride))
     groups = x_shape[1] // w_shape[1]
     conv = ConvCase(x_shape, w_shape, stride, padding, dilation, groups, (x_shape[0], w_shape[0]) + out)
-    return DeformCase(conv, offset_groups)
+    return DeformConvCase(conv, offset_groups)
 
 
 CORNERS = {
@@ -87,19 +54,19 @@ def _with_corners(test):
 def _inputs(case, modulated, bias, reach, seed, device, requires=True):
     r = mst.rng(seed)
     x = md.tensor(r.uniform(-2, 2, case.conv.x_shape), requires_grad=requires, device=device)
-    offset = md.tensor(off_kink_offsets(r, case.offset_shape, reach), requires_grad=requires, device=device)
+    offset = md.tensor(mst.off_grid_offsets(r, case.offset_shape, reach, MARGIN), requires_grad=requires, device=device)
     w = md.tensor(r.uniform(-1, 1, case.conv.w_shape), requires_grad=requires, device=device)
     m = md.tensor(r.uniform(0, 1, case.mask_shape), requires_grad=requires, device=device) if modulated else None
     b = md.tensor(r.uniform(-1, 1, case.conv.w_shape[:1]), requires_grad=requires, device=device) if bias else None
     return x, offset, w, m, b
 
 
-@given(case=deform_cases(), modulated=st.booleans(), bias=st.booleans(),
+@given(case=mst.deform_conv2d_cases(), modulated=st.booleans(), bias=st.booleans(),
        reach=st.sampled_from([0, 1, 3]), seed=mst.seeds())
 @_with_corners
 def test_deform_conv2d_gradcheck(case, modulated, bias, reach, seed, device):
     x, offset, w, m, b = _inputs(case, modulated, bias, reach, seed, device)
-    args = case.args()
+    args = _args(case)
 
     def fn(x, offset, w, *rest):
         rest = list(rest)
@@ -112,12 +79,12 @@ def test_deform_conv2d_gradcheck(case, modulated, bias, reach, seed, device):
     md.testing.gradcheck(fn, x, offset, w, *(t for t in (m, b) if t is not None))
 
 
-@given(case=deform_cases(), modulated=st.booleans(), seed=mst.seeds())
+@given(case=mst.deform_conv2d_cases(), modulated=st.booleans(), seed=mst.seeds())
 def test_forward_is_the_reference_columns_times_the_weight(case, modulated, seed, device):
     """An oracle for the forward pass independent of the GEMM slicing: the reference
     columns (NumPy) times the weight, group by group."""
     x, offset, w, m, b = _inputs(case, modulated, True, 3, seed, device, requires=False)
-    y = F.deform_conv2d(x, offset, w, b, mask=m, **case.args())
+    y = F.deform_conv2d(x, offset, w, b, mask=m, **_args(case))
     conv = case.conv
     cols = reference.deform_im2col(x.numpy(), offset.numpy(), None if m is None else m.numpy(),
                                    conv.w_shape[2:], conv.stride, conv.padding, conv.dilation)
@@ -129,7 +96,7 @@ def test_forward_is_the_reference_columns_times_the_weight(case, modulated, seed
     np.testing.assert_allclose(y.numpy(), expected, rtol=1e-10, atol=1e-10)
 
 
-@given(case=deform_cases(max_batch=4), bias=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]),
+@given(case=mst.deform_conv2d_cases(max_batch=4), bias=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]),
        seed=mst.seeds())
 def test_zero_offsets_and_a_ones_mask_are_exactly_conv2d(case, bias, dtype, seed, device):
     r = mst.rng(seed)
@@ -139,7 +106,7 @@ def test_zero_offsets_and_a_ones_mask_are_exactly_conv2d(case, bias, dtype, seed
     b = md.tensor(r.uniform(-1, 1, conv.w_shape[:1]).astype(dtype), device=device) if bias else None
     offset = md.tensor(np.zeros(case.offset_shape, dtype), device=device)
     mask = md.tensor(np.ones(case.mask_shape, dtype), device=device)
-    args = case.args()
+    args = _args(case)
     expected = F.conv2d(x, w, b, groups=conv.groups, **args).numpy()
     for m in (None, mask):
         np.testing.assert_array_equal(F.deform_conv2d(x, offset, w, b, mask=m, **args).numpy(), expected)

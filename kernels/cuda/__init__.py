@@ -19,6 +19,7 @@ from minidl.kernels.cuda.cross_entropy import (
     softmax_cross_entropy_backward,
     softmax_cross_entropy_forward,
 )
+from minidl.kernels.cuda.deform_conv import deform_col2im, deform_col2im_coord, deform_im2col
 from minidl.kernels.cuda.dropout import dropout_mask
 from minidl.kernels.cuda.lrn import lrn_backward, lrn_forward
 from minidl.kernels.cuda.pool import (
@@ -30,6 +31,7 @@ from minidl.kernels.cuda.pool import (
 
 __all__ = [
     "im2col", "col2im",
+    "deform_im2col", "deform_col2im", "deform_col2im_coord",
     "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
     "batch_norm_forward_train", "batch_norm_backward",
     "lrn_forward", "lrn_backward",
