@@ -3,10 +3,11 @@ formulas of ``kernels/reference/deform_conv.py``.
 
 The work is cut into units, one per (image, offset group): the sampling
 points of a unit are shared by all its channels, so a unit first fills small
-tables with each tap's four corner indices (clipped into the image), their
-bilinear weights, which corners lie inside, and the mask; every channel of the
-group then reads them. Those tables fit in the L1 cache (K * oh*ow entries:
-576 for a 3x3 kernel on 8x8).
+tables with each tap's four corner indices (clipped into the image) and the
+coefficients of the four corner values in the sample, in its two derivatives
+and in the modulated column (zero for a corner outside the image); every
+channel of the group then reads them. Those tables stay in the cache (K *
+oh*ow entries: 576 for a 3x3 kernel on 8x8).
 
 Each unit writes only its own outputs: its channels' rows of the columns, its
 group's channels of the input gradient, its own offsets' and mask's gradients.
@@ -31,17 +32,19 @@ array([[1.5, 2.5, 3.5],
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, uint64
 
 from minidl.kernels.cpu.conv import BLOCKS, PARALLEL_BYTES, conv_output_size
 
 
 @njit(cache=True, nogil=True)
-def _tables(offset, mask, modulated, b, g, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow,
-            index, weight, inside, ly, lx, m):
-    """Fill the unit (b, g)'s tables, one entry q = k*oh*ow + p per tap and output pixel:
-    index[a, q] and inside[a, q] for corner a (00, 01, 10, 11), weight[a, q] = mask *
-    bilinear weight (zero outside), and ly, lx, m."""
+def _tables(offset, mask, modulated, b, g, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, index, coef):
+    """Fill the unit (b, g)'s tables, one entry q = k*oh*ow + p per tap and output pixel.
+
+    ``index[a, q]`` is corner a's flat index in the plane (a = 00, 01, 10, 11; clipped
+    into the image), and ``coef[r, a, q]`` is what multiplies corner a's value in:
+    r = 0 the sample S (bilinear weight), r = 1 dS/dpy, r = 2 dS/dpx, each zero for a
+    corner outside the image; r = 3 the forward column, mask * r0."""
     taps, pixels = kh * kw, oh * ow
     for k in range(taps):
         i, j = k // kw, k % kw
@@ -55,24 +58,28 @@ def _tables(offset, mask, modulated, b, g, h, w, kh, kw, sh, sw, ph, pw, dh, dw,
             y0, x0 = math.floor(py), math.floor(px)
             fy, fx = py - y0, px - x0
             scale = mask.flat[m_row + p] if modulated else 1.0
-            ly[q], lx[q], m[q] = fy, fx, scale
             a = 0
-            for y, wy in ((y0, 1.0 - fy), (y0 + 1, fy)):
-                for x, wx in ((x0, 1.0 - fx), (x0 + 1, fx)):
-                    ok = 0 <= y < h and 0 <= x < w
-                    index[a, q] = int(y) * w + int(x) if ok else 0
-                    inside[a, q] = 1.0 if ok else 0.0
-                    weight[a, q] = scale * wy * wx if ok else 0.0
+            for dy_corner, wy, sy in ((0, 1.0 - fy, -1.0), (1, fy, 1.0)):
+                for dx_corner, wx, sx in ((0, 1.0 - fx, -1.0), (1, fx, 1.0)):
+                    y, x = y0 + dy_corner, x0 + dx_corner
+                    if 0 <= y < h and 0 <= x < w:
+                        index[a, q] = y * w + x
+                        coef[0, a, q] = wy * wx
+                        coef[1, a, q] = sy * wx
+                        coef[2, a, q] = wy * sx
+                        coef[3, a, q] = scale * wy * wx
+                    else:
+                        index[a, q] = 0
+                        coef[0, a, q] = coef[1, a, q] = coef[2, a, q] = coef[3, a, q] = 0.0
                     a += 1
 
 
 @njit(cache=True, nogil=True)
 def _scratch(x, taps, pixels):
-    """Tables for one unit, in x's dtype (indices in int64)."""
+    """Tables for one unit: corner indices (unsigned: Numba checks every signed index for
+    Python's negative wraparound, which slows the gathers) and coefficients in x's dtype."""
     q = taps * pixels
-    return (np.empty((4, q), dtype=np.int64), np.empty((4, q), dtype=x.dtype),
-            np.empty((4, q), dtype=x.dtype), np.empty(q, dtype=x.dtype),
-            np.empty(q, dtype=x.dtype), np.empty(q, dtype=x.dtype))
+    return np.empty((4, q), dtype=np.uint64), np.empty((4, 4, q), dtype=x.dtype)
 
 
 @njit(cache=True, nogil=True)
@@ -82,22 +89,22 @@ def _im2col_units(x, offset, mask, modulated, cols, first, last, kh, kw, sh, sw,
     taps, pixels = kh * kw, oh * ow
     groups = offset.shape[1] // (2 * taps)
     per_group, columns = c // groups, cols.shape[1]
-    index, weight, inside, ly, lx, m = _scratch(x, taps, pixels)
+    index, coef = _scratch(x, taps, pixels)
+    i0, i1, i2, i3 = index[0], index[1], index[2], index[3]
+    w0, w1, w2, w3 = coef[3, 0], coef[3, 1], coef[3, 2], coef[3, 3]
     src, dst = x.reshape(-1), cols.reshape(-1)
     for unit in range(first, last):
         b, g = unit // groups, unit % groups
-        _tables(offset, mask, modulated, b, g, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow,
-                index, weight, inside, ly, lx, m)
+        _tables(offset, mask, modulated, b, g, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, index, coef)
         for ch in range(g * per_group, (g + 1) * per_group):
-            plane = (b * c + ch) * h * w
+            plane = uint64((b * c + ch) * h * w)
             for k in range(taps):
-                row = (ch * taps + k) * columns + b * pixels
-                for p in range(pixels):
-                    q = k * pixels + p
-                    dst[row + p] = (weight[0, q] * src[plane + index[0, q]]
-                                    + weight[1, q] * src[plane + index[1, q]]
-                                    + weight[2, q] * src[plane + index[2, q]]
-                                    + weight[3, q] * src[plane + index[3, q]])
+                row = uint64((ch * taps + k) * columns + b * pixels)
+                start = uint64(k * pixels)
+                for p in range(uint64(pixels)):
+                    q = start + p
+                    dst[row + p] = (w0[q] * src[plane + i0[q]] + w1[q] * src[plane + i1[q]]
+                                    + w2[q] * src[plane + i2[q]] + w3[q] * src[plane + i3[q]])
 
 
 @njit(cache=True, nogil=True)
@@ -107,57 +114,70 @@ def _col2im_units(cols, gx, offset, mask, modulated, first, last, kh, kw, sh, sw
     taps, pixels = kh * kw, oh * ow
     groups = offset.shape[1] // (2 * taps)
     per_group, columns = c // groups, cols.shape[1]
-    index, weight, inside, ly, lx, m = _scratch(gx, taps, pixels)
+    index, coef = _scratch(gx, taps, pixels)
+    i0, i1, i2, i3 = index[0], index[1], index[2], index[3]
+    w0, w1, w2, w3 = coef[3, 0], coef[3, 1], coef[3, 2], coef[3, 3]
     src, dst = cols.reshape(-1), gx.reshape(-1)
     for unit in range(first, last):
         b, g = unit // groups, unit % groups
-        _tables(offset, mask, modulated, b, g, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow,
-                index, weight, inside, ly, lx, m)
+        _tables(offset, mask, modulated, b, g, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, index, coef)
         for ch in range(g * per_group, (g + 1) * per_group):
-            plane = (b * c + ch) * h * w
+            plane = uint64((b * c + ch) * h * w)
             for k in range(taps):
-                row = (ch * taps + k) * columns + b * pixels
-                for p in range(pixels):
-                    q = k * pixels + p
+                row = uint64((ch * taps + k) * columns + b * pixels)
+                start = uint64(k * pixels)
+                for p in range(uint64(pixels)):
+                    q = start + p
                     gc = src[row + p]
-                    for a in range(4):
-                        dst[plane + index[a, q]] += weight[a, q] * gc
+                    dst[plane + i0[q]] += w0[q] * gc
+                    dst[plane + i1[q]] += w1[q] * gc
+                    dst[plane + i2[q]] += w2[q] * gc
+                    dst[plane + i3[q]] += w3[q] * gc
 
 
 @njit(cache=True, nogil=True)
 def _coord_units(cols, x, offset, mask, modulated, g_offset, g_mask, first, last,
                  kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
-    """The offset and mask gradients of units first .. last-1 (zeroed by the caller)."""
+    """The offset and mask gradients of units first .. last-1 (zeroed by the caller):
+    per channel, the sample and its two derivatives, times the column gradient; the
+    mask is applied to the offset gradient once, after the sum over the channels."""
     _, c, h, w = x.shape
     taps, pixels = kh * kw, oh * ow
     groups = offset.shape[1] // (2 * taps)
     per_group, columns = c // groups, cols.shape[1]
-    index, weight, inside, ly, lx, m = _scratch(x, taps, pixels)
+    index, coef = _scratch(x, taps, pixels)
+    i0, i1, i2, i3 = index[0], index[1], index[2], index[3]
     src, image, go, gm = cols.reshape(-1), x.reshape(-1), g_offset.reshape(-1), g_mask.reshape(-1)
     for unit in range(first, last):
         b, g = unit // groups, unit % groups
-        _tables(offset, mask, modulated, b, g, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow,
-                index, weight, inside, ly, lx, m)
+        _tables(offset, mask, modulated, b, g, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, index, coef)
         for ch in range(g * per_group, (g + 1) * per_group):
-            plane = (b * c + ch) * h * w
+            plane = uint64((b * c + ch) * h * w)
             for k in range(taps):
-                row = (ch * taps + k) * columns + b * pixels
-                dy_row = (b * g_offset.shape[1] + (g * taps + k) * 2) * pixels
-                m_row = (b * g_mask.shape[1] + g * taps + k) * pixels
-                for p in range(pixels):
-                    q = k * pixels + p
+                row = uint64((ch * taps + k) * columns + b * pixels)
+                start = uint64(k * pixels)
+                dy_row = uint64((b * g_offset.shape[1] + (g * taps + k) * 2) * pixels)
+                m_row = uint64((b * g_mask.shape[1] + g * taps + k) * pixels)
+                for p in range(uint64(pixels)):
+                    q = start + p
                     gc = src[row + p]
-                    v00 = inside[0, q] * image[plane + index[0, q]]
-                    v01 = inside[1, q] * image[plane + index[1, q]]
-                    v10 = inside[2, q] * image[plane + index[2, q]]
-                    v11 = inside[3, q] * image[plane + index[3, q]]
-                    fy, fx = ly[q], lx[q]
-                    scaled = gc * m[q]
-                    go[dy_row + p] += scaled * ((1 - fx) * (v10 - v00) + fx * (v11 - v01))
-                    go[dy_row + pixels + p] += scaled * ((1 - fy) * (v01 - v00) + fy * (v11 - v10))
+                    v0, v1 = image[plane + i0[q]], image[plane + i1[q]]
+                    v2, v3 = image[plane + i2[q]], image[plane + i3[q]]
+                    go[dy_row + p] += gc * (coef[1, 0, q] * v0 + coef[1, 1, q] * v1
+                                            + coef[1, 2, q] * v2 + coef[1, 3, q] * v3)
+                    go[dy_row + pixels + p] += gc * (coef[2, 0, q] * v0 + coef[2, 1, q] * v1
+                                                     + coef[2, 2, q] * v2 + coef[2, 3, q] * v3)
                     if modulated:
-                        gm[m_row + p] += gc * ((1 - fy) * ((1 - fx) * v00 + fx * v01)
-                                               + fy * ((1 - fx) * v10 + fx * v11))
+                        gm[m_row + p] += gc * (coef[0, 0, q] * v0 + coef[0, 1, q] * v1
+                                               + coef[0, 2, q] * v2 + coef[0, 3, q] * v3)
+        if modulated:
+            for k in range(taps):
+                dy_row = (b * g_offset.shape[1] + (g * taps + k) * 2) * pixels
+                m_row = (b * mask.shape[1] + g * taps + k) * pixels
+                for p in range(pixels):
+                    scale = mask.flat[m_row + p]
+                    go[dy_row + p] *= scale
+                    go[dy_row + pixels + p] *= scale
 
 
 @njit(parallel=True, cache=True)
