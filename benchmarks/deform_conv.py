@@ -11,7 +11,10 @@ im2col (run twice per step: forward, and again in backward for the weight
 gradient, as conv2d rebuilds its columns), the three GEMMs, the input-gradient
 scatter and the offset/mask gradient; conv2d's im2col and col2im beside them.
 
-    python benchmarks/deform_conv.py [--reps 10] [--rounds 3]
+    python benchmarks/deform_conv.py [--reps 10] [--rounds 3] [--cpu-time]
+
+``--cpu-time`` measures the process's CPU time instead of the wall clock: on a
+machine shared with other jobs it still says how much work each part does.
 """
 
 import argparse
@@ -79,17 +82,17 @@ def part_cases(a):
     }
 
 
-def measure(table, reps, rounds):
+def measure(table, reps, rounds, clock=time.perf_counter):
     """name -> median ms per call, the cases interleaved round by round."""
     for fn in table.values():
         fn()  # compile, warm the caches
     times = {name: [] for name in table}
     for _ in range(rounds):
         for name, fn in table.items():
-            start = time.perf_counter()
+            start = clock()
             for _ in range(reps):
                 fn()
-            times[name].append((time.perf_counter() - start) / reps * 1e3)
+            times[name].append((clock() - start) / reps * 1e3)
     return {name: statistics.median(t) for name, t in times.items()}
 
 
@@ -97,23 +100,26 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--cpu-time", action="store_true", help="process CPU time, not wall time")
     args = parser.parse_args(argv)
+    clock = time.process_time if args.cpu_time else time.perf_counter
     a = arrays()
     with open("/proc/loadavg") as f:
         print(f"load average: {f.read().split()[:3]}")
     print(f"shape (N, C, H, W) = ({SHAPE['n']}, {SHAPE['c']}, {SHAPE['size']}, {SHAPE['size']}), "
-          f"3x3, padding 1, float32; minidl threads: {threads.get_num_threads()}")
-    ops = measure(op_cases(a), args.reps, args.rounds)
+          f"3x3, padding 1, float32; minidl threads: {threads.get_num_threads()}; "
+          f"{'CPU' if args.cpu_time else 'wall'} time")
+    ops = measure(op_cases(a), args.reps, args.rounds, clock)
     for name, ms in ops.items():
         print(f"  {name:28s} forward+backward {ms:8.2f} ms  ({ms / ops['conv2d']:.2f}x conv2d)")
 
     threads.set_num_threads(1)
-    one = measure(op_cases(a), args.reps, args.rounds)
+    one = measure(op_cases(a), args.reps, args.rounds, clock)
     print("one thread:")
     for name, ms in one.items():
         print(f"  {name:28s} forward+backward {ms:8.2f} ms  ({ms / one['conv2d']:.2f}x conv2d)")
     cpu_deform.PARALLEL_BYTES = 2**62  # the kernels on the calling thread, as inside the op
-    parts = measure(part_cases(a), args.reps, args.rounds)
+    parts = measure(part_cases(a), args.reps, args.rounds, clock)
     print("parts of one deform_conv2d step (with mask), whole batch, one thread:")
     step = {name: ms * (2 if name.startswith("deform_im2col") else 1)
             for name, ms in parts.items() if not name.startswith("conv ")}
