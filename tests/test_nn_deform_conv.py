@@ -6,6 +6,9 @@ the same weights; training must move the offset predictor (its gradient is
 not zero at init); the summary counts the offset conv and notes the sampling.
 """
 
+import pathlib
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -88,3 +91,14 @@ def test_summary_counts_the_offset_conv_and_notes_the_sampling():
     samples = 8 * 9 * 10 * 10
     assert f"{samples:,} values x 5 multiply-adds = {5 * samples:,}" in row.note
     assert row.note in str(table)
+
+
+def test_the_readme_example_runs():
+    text = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    start = text.index("<!-- section: deformable convolution (issue 10) -->")
+    end = text.index("\n## ", start)
+    (block,) = re.findall(r"```python\n(.*?)```", text[start:end], flags=re.S)
+    namespace = {"__name__": "readme_deformable"}
+    exec(compile(block, "README.md", "exec"), namespace)
+    assert namespace["y"].shape == (2, 16, 10, 10)
+    assert namespace["offset"].grad.shape == (2, 18, 10, 10) and namespace["mask"].grad is not None
