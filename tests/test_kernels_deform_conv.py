@@ -10,16 +10,20 @@ offsets are kept ``MARGIN`` off integer positions, so that a float32 sampling
 point never rounds across a pixel boundary, where the offset gradient jumps.
 
 The input-gradient scatter is also checked to be deterministic (the same bits
-on every run, threads or not) and to be the adjoint of the sampling.
+on every run, threads or not) and to be the adjoint of the sampling. On a GPU
+(MINIDL_TEST_DEVICE=cuda, as in tests/test_cuda_ops.py) the CUDA kernels are
+held to the same bounds; elsewhere that test is skipped with its reason.
 """
 
 import contextlib
+import os
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from minidl import backend
 from minidl.kernels import cpu, reference
 from minidl.kernels.cpu import deform_conv as cpu_deform
 from minidl.testing import strategies as mst
@@ -59,12 +63,25 @@ def draw_inputs(case, seed, dtype, modulated):
 
 def assert_close(got, expected, magnitude, dtype):
     assert got.dtype == dtype and got.shape == expected.shape
-    bound = ULPS * np.finfo(dtype).eps * (magnitude + 1)
+    bound = ULPS * np.finfo(dtype).eps * magnitude
     assert (np.abs(got.astype(np.float64) - expected) <= bound).all(), np.abs(got - expected).max()
 
 
 def _abs(a):
     return None if a is None else np.abs(a)
+
+
+def coord_magnitudes(case, cols, x, mask):
+    """Bounds on the sizes of the terms of the offset and mask gradients: over the
+    group's channels, sum |gcol| * m * 2 max|x| (a derivative of the sample is at most
+    twice the largest corner) and sum |gcol| * max|x|, in offset's and mask's layouts."""
+    n, _, oh, ow = case.conv.out_shape
+    groups, taps = case.offset_groups, case.conv.w_shape[2] * case.conv.w_shape[3]
+    per_tap = np.abs(cols.astype(np.float64)).reshape(groups, -1, taps, n, oh, ow).sum(axis=1)
+    per_tap = per_tap.transpose(2, 0, 1, 3, 4) * np.abs(x).max()      # (N, G, K, oh, ow)
+    scale = 1.0 if mask is None else mask.reshape(per_tap.shape)
+    offset = np.repeat((2 * scale * per_tap)[:, :, :, None], 2, axis=3).reshape(case.offset_shape)
+    return offset, per_tap.reshape(case.mask_shape)
 
 
 @given(case=CASES, dtype=DTYPES, modulated=st.booleans(), seed=mst.seeds(), parallel=st.booleans())
@@ -103,12 +120,10 @@ def test_deform_col2im_coord_matches_the_reference(case, dtype, modulated, seed,
     expected_offset, expected_mask = reference.deform_col2im_coord(*f64, *geometry(case))
     with kernel_threads(parallel):
         g_offset, g_mask = cpu.deform_col2im_coord(cols, x, offset, mask, *geometry(case))
-    # each term is |gcol| * m * (|v| + |v|) at most; the sums run over the group's channels
-    bound_offset, bound_mask = reference.deform_col2im_coord(
-        np.abs(f64[0]), 2 * np.abs(f64[1]) + 1, f64[2], _abs(f64[3]), *geometry(case))
-    assert_close(g_offset, expected_offset, np.abs(bound_offset) * 4, dtype)
+    bound_offset, bound_mask = coord_magnitudes(case, cols, x, mask)
+    assert_close(g_offset, expected_offset, bound_offset, dtype)
     if modulated:
-        assert_close(g_mask, expected_mask, np.abs(bound_mask) * 4, dtype)
+        assert_close(g_mask, expected_mask, bound_mask, dtype)
     else:
         assert g_mask is None and expected_mask is None
 
@@ -131,3 +146,34 @@ def test_deform_col2im_is_the_adjoint_of_deform_im2col(case, modulated, seed):
     left = np.vdot(cpu.deform_im2col(x, offset, mask, *geometry(case)), cols)
     right = np.vdot(x, cpu.deform_col2im(cols, x.shape, offset, mask, *geometry(case)))
     assert abs(left - right) <= 1e-10 * (1 + np.abs(cols).sum() * 2)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(os.environ.get("MINIDL_TEST_DEVICE", "cpu") != "cuda",
+                    reason="no CUDA device (set MINIDL_TEST_DEVICE=cuda on a machine with an NVIDIA GPU and CuPy)")
+@given(case=CASES, dtype=DTYPES, modulated=st.booleans(), seed=mst.seeds())
+def test_the_cuda_kernels_match_the_reference(case, dtype, modulated, seed):
+    cp = backend.require_cupy("tests/test_kernels_deform_conv.py with MINIDL_TEST_DEVICE=cuda")
+    import minidl.kernels.cuda as gpu
+
+    x, offset, mask, cols = draw_inputs(case, seed, dtype, modulated)
+    on_gpu = [None if a is None else cp.asarray(a) for a in (x, offset, mask, cols)]
+    f64 = [None if a is None else a.astype(np.float64) for a in (x, offset, mask, cols)]
+
+    expected = reference.deform_im2col(*f64[:3], *geometry(case))
+    magnitude = reference.deform_im2col(np.abs(f64[0]), f64[1], _abs(f64[2]), *geometry(case))
+    assert_close(cp.asnumpy(gpu.deform_im2col(*on_gpu[:3], *geometry(case))), expected, magnitude, dtype)
+
+    expected = reference.deform_col2im(f64[3], x.shape, f64[1], f64[2], *geometry(case))
+    magnitude = reference.deform_col2im(np.abs(f64[3]), x.shape, f64[1], _abs(f64[2]), *geometry(case))
+    gx = gpu.deform_col2im(on_gpu[3], x.shape, on_gpu[1], on_gpu[2], *geometry(case))
+    assert_close(cp.asnumpy(gx), expected, magnitude, dtype)
+
+    expected_offset, expected_mask = reference.deform_col2im_coord(f64[3], *f64[:3], *geometry(case))
+    bound_offset, bound_mask = coord_magnitudes(case, cols, x, mask)
+    g_offset, g_mask = gpu.deform_col2im_coord(on_gpu[3], *on_gpu[:3], *geometry(case))
+    assert_close(cp.asnumpy(g_offset), expected_offset, bound_offset, dtype)
+    if modulated:
+        assert_close(cp.asnumpy(g_mask), expected_mask, bound_mask, dtype)
+    else:
+        assert g_mask is None
