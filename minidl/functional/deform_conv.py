@@ -66,7 +66,15 @@ from minidl.functional.conv import COLUMN_BYTES, MIN_SLICES, batch_slices, conv_
 
 
 class DeformConv2d(Function):
-    """Inputs: x, offset, weight, then mask if ``modulated``, then bias if ``has_bias``."""
+    """y[n, o, p] = b[o] + sum_{c in group(o), k} w[o, c, k] * m[n, g, k, p] * S(x[n, c], py, px)
+
+    Backward (derived in the module docstring), with gcols = w^T gy per group:
+    gx[n, c, u, v] = sum_{k, p} gcols[c, k, n, p] * m * beta(py - u) * beta(px - v),
+    gdy[n, g, k, p] = sum_{c in g} gcols * m * dS/dpy (and gdx likewise),
+    gm[n, g, k, p] = sum_{c in g} gcols * S, gw = gy @ cols^T, gb[o] = sum_{n, p} gy.
+
+    Inputs: x, offset, weight, then mask if ``modulated``, then bias if ``has_bias``.
+    """
 
     def __init__(self, stride, padding, dilation, modulated, has_bias):
         self.stride, self.padding, self.dilation = stride, padding, dilation
