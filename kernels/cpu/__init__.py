@@ -8,6 +8,7 @@ from minidl.kernels.cpu.cross_entropy import (
     softmax_cross_entropy_backward,
     softmax_cross_entropy_forward,
 )
+from minidl.kernels.cpu.deform_conv import deform_col2im, deform_col2im_coord, deform_im2col
 from minidl.kernels.cpu.dropout import dropout_mask
 from minidl.kernels.cpu.lrn import lrn_backward, lrn_forward
 from minidl.kernels.cpu.pool import (

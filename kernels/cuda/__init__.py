@@ -21,6 +21,7 @@ from minidl.kernels.cuda.cross_entropy import (
     softmax_cross_entropy_backward,
     softmax_cross_entropy_forward,
 )
+from minidl.kernels.cuda.deform_conv import deform_col2im, deform_col2im_coord, deform_im2col
 from minidl.kernels.cuda.dropout import dropout_mask
 from minidl.kernels.cuda.lrn import lrn_backward, lrn_forward
 from minidl.kernels.cuda.pool import (

@@ -25,6 +25,7 @@ from minidl.kernels.reference.cross_entropy import (
     softmax_cross_entropy_backward,
     softmax_cross_entropy_forward,
 )
+from minidl.kernels.reference.deform_conv import deform_col2im, deform_col2im_coord, deform_im2col
 from minidl.kernels.reference.dropout import dropout_mask
 from minidl.kernels.reference.lrn import lrn_backward, lrn_forward
 from minidl.kernels.reference.pool import (

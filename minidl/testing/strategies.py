@@ -231,3 +231,43 @@ def pool2d_cases(draw, max_batch=2, max_channels=3, max_kernel=4, max_stride=4, 
         x_shape=(n, c) + size, kernel_size=kernel, stride=stride, padding=padding,
         ceil_mode=ceil_mode, out_shape=(n, c) + out,
     )
+
+
+@dataclass(frozen=True)
+class DeformConvCase:
+    """A valid deform_conv2d configuration: a conv2d case and its offset groups."""
+
+    conv: ConvCase
+    offset_groups: int
+
+    @property
+    def offset_shape(self):
+        n, _, oh, ow = self.conv.out_shape
+        kh, kw = self.conv.w_shape[2:]
+        return (n, 2 * self.offset_groups * kh * kw, oh, ow)
+
+    @property
+    def mask_shape(self):
+        n, _, oh, ow = self.conv.out_shape
+        kh, kw = self.conv.w_shape[2:]
+        return (n, self.offset_groups * kh * kw, oh, ow)
+
+
+@st.composite
+def deform_conv2d_cases(draw, **conv_kwargs):
+    """``conv2d_cases`` with offset groups drawn among the divisors of the input channels."""
+    conv = draw(conv2d_cases(**conv_kwargs))
+    channels = conv.x_shape[1]
+    return DeformConvCase(conv, draw(st.sampled_from([d for d in range(1, channels + 1) if channels % d == 0])))
+
+
+def off_grid_offsets(generator, shape, reach=3, margin=0.05, dtype=np.float64):
+    """Offsets for deformable sampling, off the kinks of bilinear interpolation.
+
+    A sampling coordinate is an integer grid position plus its offset, and
+    bilinear interpolation has kinks where a coordinate is an integer; so each
+    offset is an integer shift in [-reach, reach] (past a small image's border
+    when reach is large) plus a fraction at least ``margin`` from 0 and 1.
+    """
+    shift = generator.integers(-reach, reach + 1, shape)
+    return _array(shift + generator.uniform(margin, 1 - margin, shape), dtype)
