@@ -49,9 +49,13 @@ def _relu_backward(gy, y):
 
 
 class AddReLU(Function):
-    """max(a + b, 0) for a and b of one shape: a residual block's end. The sum is never
-    kept as an array of its own (only y, for the mask), and both inputs get the one
-    gradient gy where y > 0."""
+    """ReLU of a sum, for a and b of one shape: a residual block's end.
+
+        y = max(a + b, 0)
+        ga = gb = gy * (y > 0)
+
+    The sum is never kept as an array of its own (only y, for the mask), and both
+    inputs get the one gradient. As in relu, the kink a + b = 0 gets gradient 0."""
 
     def forward(self, a, b):
         xp = get_array_module(a)

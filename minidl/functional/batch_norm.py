@@ -57,6 +57,9 @@ class BatchNormTrain(Function):
         gbeta = sum(gy),  ggamma = sum(gy * xhat)
         gx = gamma / (m * sqrt(var + eps)) * (m * gy - gbeta - xhat * ggamma)
 
+    With ``relu=True`` (F.batch_norm_relu) y = max(gamma * xhat + beta, 0), and gy is
+    first masked by y > 0 (recomputed from x, not stored); the formulas above then hold.
+
     The two subtracted terms are the paths through mean and var. They make gx sum
     to zero and (with eps = 0) be orthogonal to xhat: shifting or scaling a channel
     of x changes no output, so it cannot change the loss either.
