@@ -113,7 +113,8 @@ class Conv2d(Function):
     def backward(self, gy):
         x, w = self.saved_tensors
         need_x = self.needs_input_grad[0]
-        gx = get_array_module(gy).empty_like(x) if need_x else None
+        # C order, whatever x's layout: the slices' reshapes below must be views of gx
+        gx = get_array_module(gy).empty(x.shape, dtype=x.dtype) if need_x else None
         backward_slice = self._backward_pointwise if self._pointwise() else self._backward_im2col
         shares = self._map_slices(lambda part: backward_slice(x, w, gy, gx, part), x)
         gw, gb = (threads.sum_in_order([share[k] for share in shares]) for k in (0, 1))

@@ -219,3 +219,87 @@ def pool2d_cases(draw, max_batch=2, max_channels=3, max_kernel=4, max_stride=4, 
         x_shape=(n, c) + size, kernel_size=kernel, stride=stride, padding=padding,
         ceil_mode=ceil_mode, out_shape=(n, c) + out,
     )
+
+
+# Memory layouts. Each kind is a pair: ``encode`` rearranges the values into the
+# buffer that is allocated, ``decode`` is the view of that buffer that shows the
+# values again. Encoding innermost-last and decoding outermost-last composes
+# kinds: a transposed view of a step-sliced, flipped buffer shows the values it started from.
+LAYOUTS = ("contiguous", "transposed", "fortran", "negative_strides", "step_sliced", "read_only", "broadcast")
+
+
+def _read_only(view):
+    view = view.view()
+    view.flags.writeable = False
+    return view
+
+
+def _layout(draw, kind, shape):
+    """(encode, decode) for one layout kind of an array of ``shape``."""
+    ndim = len(shape)
+    identity = (lambda a: a, lambda b: b)
+    if kind == "contiguous":
+        return identity
+    if kind == "read_only":
+        return lambda a: a, _read_only
+    if kind == "fortran":
+        order = tuple(reversed(range(ndim)))
+        return lambda a: a.transpose(order), lambda b: b.transpose(order)
+    if kind == "transposed":
+        order = tuple(draw(st.permutations(range(ndim))))
+        inverse = tuple(int(i) for i in np.argsort(order))
+        return lambda a: a.transpose(order), lambda b: b.transpose(inverse)
+    if ndim == 0:  # the kinds below need an axis
+        return identity
+    axis = draw(st.integers(0, ndim - 1))
+    if kind == "negative_strides":
+        return lambda a: np.flip(a, axis), lambda b: np.flip(b, axis)
+    if kind == "step_sliced":
+        step = draw(st.integers(2, 3))
+        picked = (slice(None),) * axis + (slice(None, None, step),)
+
+        def encode(a):
+            # The cells between the picked ones hold NaN (or an int's minimum):
+            # a kernel that reads them shows in its result.
+            spread = a.shape[:axis] + (a.shape[axis] * step,) + a.shape[axis + 1:]
+            fill = np.nan if a.dtype.kind == "f" else np.iinfo(a.dtype).min
+            buffer = np.full(spread, fill, dtype=a.dtype)
+            buffer[picked] = a
+            return buffer
+        return encode, lambda b: b[picked]
+    if kind == "broadcast":
+        size = shape[axis]
+        return (lambda a: a[(slice(None),) * axis + (slice(0, 1),)],
+                lambda b: np.broadcast_to(b, b.shape[:axis] + (size,) + b.shape[axis + 1:]))
+    raise ValueError(f"layouts: unknown layout kind {kind!r}, expected one of {LAYOUTS}")
+
+
+@st.composite
+def layouts(draw, array, kinds=LAYOUTS, max_kinds=2):
+    """``array``'s values (NumPy) in another memory layout: transposed, Fortran order,
+    negative strides (``x[:, ::-1]``), sliced with a step (NaN in the cells skipped),
+    read-only, broadcast (zero strides), or up to ``max_kinds`` of these composed.
+
+    ``broadcast`` changes the values: it repeats the first slice of one axis
+    along it. Compare an op on the drawn array with the op on
+    ``np.array(drawn, order="C")``, not on ``array``.
+
+    >>> from hypothesis import given, settings
+    >>> import numpy as np, minidl as md
+    >>> @settings(max_examples=5, deadline=None)
+    ... @given(x=layouts(np.arange(6.0).reshape(2, 3)))
+    ... def test_exp(x):
+    ...     got = md.functional.exp(md.tensor(x)).numpy()
+    ...     assert (got == md.functional.exp(md.tensor(np.array(x, order="C"))).numpy()).all()
+    >>> test_exp()
+    """
+    array = np.asarray(array)
+    chosen = draw(st.lists(st.sampled_from(kinds), min_size=1, max_size=max_kinds))
+    pairs, values = [], array
+    for kind in chosen:
+        pairs.append(_layout(draw, kind, values.shape))
+        values = pairs[-1][0](values)
+    view = np.array(values, order="C")
+    for _, decode in reversed(pairs):
+        view = decode(view)
+    return view
