@@ -107,7 +107,7 @@ def train(args):
     state = None
     if args.resume:
         path = last if args.resume is True else args.resume
-        state = load_checkpoint(path)
+        state = load_checkpoint(path, require=Trainer.STATE_KEYS)
         try:
             model.load_state_dict(state["model"])
         except ValueError as error:
