@@ -204,16 +204,17 @@ def pool_output_side(size, kernel, stride, padding, ceil_mode):
 @st.composite
 def pool2d_cases(draw, max_batch=2, max_channels=3, max_kernel=4, max_stride=4, max_extra=5):
     """Pooling configurations: N=1, C=1, non-square windows, stride > kernel,
-    padding up to kernel // 2, ceil_mode on and off."""
+    padding up to kernel // 2, ceil_mode on and off; with ceil_mode, kernels
+    larger than the padded input too (PyTorch makes one window of them)."""
     n = draw(st.integers(1, max_batch))
     c = draw(st.integers(1, max_channels))
     kernel = tuple(draw(st.integers(1, max_kernel)) for _ in range(2))
     stride = tuple(draw(st.integers(1, max_stride)) for _ in range(2))
     padding = tuple(draw(st.integers(0, k // 2)) for k in kernel)
-    size = tuple(
-        max(1, k - 2 * p) + draw(st.integers(0, max_extra)) for k, p in zip(kernel, padding)
-    )
     ceil_mode = draw(st.booleans())
+    # ceil_mode keeps one window while the padded input is more than k - s.
+    smallest = [max(1, k - 2 * p - (s - 1 if ceil_mode else 0)) for k, s, p in zip(kernel, stride, padding)]
+    size = tuple(low + draw(st.integers(0, max_extra)) for low in smallest)
     out = tuple(pool_output_side(*args, ceil_mode) for args in zip(size, kernel, stride, padding))
     return PoolCase(
         x_shape=(n, c) + size, kernel_size=kernel, stride=stride, padding=padding,
