@@ -95,8 +95,8 @@ def train(args):
 
     started = time.perf_counter()
     dataset = spec(args.dataset)
-    for name in ("epochs", "batch_size"):
-        if getattr(args, name) < 1:
+    for name in ("epochs", "batch_size", "limit_train", "limit_test"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     config = _config(args)
     md.manual_seed(args.seed)

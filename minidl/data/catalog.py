@@ -88,18 +88,24 @@ def _read_idx_pair(paths, num_classes, name):
 def _cifar_reader(read_one):
     def read(paths, num_classes, name):
         parts = [read_one(path) for path in paths]
+        for path, (_, labels) in zip(paths, parts):  # name the one batch file with a bad label
+            _check_labels(labels, num_classes, name, path)
         images = np.concatenate([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
         labels = np.concatenate([p[1] for p in parts]) if len(parts) > 1 else parts[0][1]
         return _dataset(images, labels, num_classes, name, ", ".join(paths))
     return read
 
 
-def _dataset(images, labels, num_classes, name, labels_source):
+def _check_labels(labels, num_classes, name, labels_source):
     if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
         raise ValueError(
             f"{labels_source}: {name} labels must be in [0, {num_classes}), "
             f"found values from {int(labels.min())} to {int(labels.max())}"
         )
+
+
+def _dataset(images, labels, num_classes, name, labels_source):
+    _check_labels(labels, num_classes, name, labels_source)
     return ArrayDataset(images, labels, num_classes, name)
 
 

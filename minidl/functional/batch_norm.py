@@ -19,6 +19,8 @@ array([-1.,  1.])
 (array([0.2]), array([1.1]))
 """
 
+import math
+
 from minidl.autograd import Function
 from minidl.backend import get_array_module, kernels_for
 from minidl.functional import arguments
@@ -26,7 +28,7 @@ from minidl.functional import arguments
 
 def _as_ncl(x):
     """(N, C) -> (N, C, 1) and (N, C, H, W) -> (N, C, H*W), without copying."""
-    return x.reshape(x.shape[0], x.shape[1], -1)
+    return x.reshape(x.shape[0], x.shape[1], math.prod(x.shape[2:]))  # not -1: N may be 0
 
 
 class BatchNormTrain(Function):
