@@ -217,3 +217,16 @@ def test_ceil_mode_kernel_larger_than_the_input_like_torch():
     assert F.max_pool2d(md.tensor(x), 2, ceil_mode=True).numpy().tolist() == [[[[1.0]]]]
     np.testing.assert_array_equal(F.avg_pool2d(md.tensor(x), 2, ceil_mode=True).numpy(),
                                   TF.avg_pool2d(torch.tensor(x), 2, ceil_mode=True).numpy())
+
+
+@given(shape=mst.nchw_shapes(max_side=9), out=st.tuples(st.integers(1, 12), st.integers(1, 12)), seed=mst.seeds())
+def test_adaptive_avg_pool2d_matches_torch(shape, out, seed):
+    x = mst.rng(seed).uniform(-2, 2, shape)
+    gy = mst.rng(seed + 1).uniform(-2, 2, shape[:2] + out)
+    ours, theirs = both(x)
+    y, y_torch = F.adaptive_avg_pool2d(ours, out), TF.adaptive_avg_pool2d(theirs, out)
+    assert y.shape == tuple(y_torch.shape)
+    assert_close(y.numpy(), y_torch, scale=np.abs(x).max())
+    y.backward(gy)
+    y_torch.backward(torch.tensor(gy))
+    assert_close(ours.grad, theirs.grad, scale=np.abs(gy).max() * 4)

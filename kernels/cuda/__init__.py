@@ -22,6 +22,8 @@ from minidl.kernels.cuda.cross_entropy import (
 from minidl.kernels.cuda.dropout import dropout_mask
 from minidl.kernels.cuda.lrn import lrn_backward, lrn_forward
 from minidl.kernels.cuda.pool import (
+    adaptive_avg_pool2d_backward,
+    adaptive_avg_pool2d_forward,
     avg_pool2d_backward,
     avg_pool2d_forward,
     max_pool2d_backward,
@@ -31,6 +33,7 @@ from minidl.kernels.cuda.pool import (
 __all__ = [
     "im2col", "col2im",
     "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
+    "adaptive_avg_pool2d_forward", "adaptive_avg_pool2d_backward",
     "batch_norm_forward_train", "batch_norm_backward",
     "lrn_forward", "lrn_backward",
     "dropout_mask",

@@ -26,6 +26,8 @@ from minidl.kernels.reference.cross_entropy import (
 from minidl.kernels.reference.dropout import dropout_mask
 from minidl.kernels.reference.lrn import lrn_backward, lrn_forward
 from minidl.kernels.reference.pool import (
+    adaptive_avg_pool2d_backward,
+    adaptive_avg_pool2d_forward,
     avg_pool2d_backward,
     avg_pool2d_forward,
     max_pool2d_backward,
@@ -35,6 +37,7 @@ from minidl.kernels.reference.pool import (
 __all__ = [
     "im2col", "col2im",
     "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
+    "adaptive_avg_pool2d_forward", "adaptive_avg_pool2d_backward",
     "batch_norm_forward_train", "batch_norm_backward",
     "lrn_forward", "lrn_backward",
     "dropout_mask",

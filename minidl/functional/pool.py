@@ -85,6 +85,23 @@ class GlobalAvgPool2d(Function):
         return xp.ascontiguousarray(xp.broadcast_to(gy / gy.dtype.type(h * w), self.x_shape))
 
 
+class AdaptiveAvgPool2d(Function):
+    """Average over windows that need not divide the input (one kernel call, not a loop of ops)."""
+
+    def __init__(self, output_size):
+        self.output_size = output_size
+
+    def forward(self, x):
+        self.x_shape = x.shape
+        kernels = kernels_for(x)
+        return _map_batch(lambda part: kernels.adaptive_avg_pool2d_forward(x[part], self.output_size), x)
+
+    def backward(self, gy):
+        kernels = kernels_for(gy)
+        return _map_batch(lambda part: kernels.adaptive_avg_pool2d_backward(
+            gy[part], gy[part].shape[:2] + self.x_shape[2:]), gy)
+
+
 def _window_args(op, x, kernel_size, stride, padding, ceil_mode):
     from minidl.tensor import as_tensor
 
@@ -125,26 +142,16 @@ def adaptive_avg_pool2d(x, output_size):
 
     Output cell i covers input rows floor(i*H/oh) .. ceil((i+1)*H/oh) - 1 (PyTorch's rule).
     """
-    from minidl.functional.shape import concat
-    from minidl.functional.reduction import mean
     from minidl.tensor import as_tensor
 
     op = "adaptive_avg_pool2d"
     x = as_tensor(x)
     arguments.ndim(x, 4, op, "input", "N, C, H, W")
-    arguments.floating(x, op)
+    arguments.kernel_floating(x, op)
     oh, ow = arguments.pair(output_size, op, "output_size", 1, f"input {x.shape}")
     h, w = x.shape[2:]
     if (oh, ow) == (1, 1):
         return GlobalAvgPool2d()(x)
     if h % oh == 0 and w % ow == 0:
         return avg_pool2d(x, (h // oh, w // ow))
-    rows = []
-    for i in range(oh):
-        top, bottom = (i * h) // oh, -(-((i + 1) * h) // oh)
-        cells = [
-            mean(x[:, :, top:bottom, (j * w) // ow:-(-((j + 1) * w) // ow)], axis=(2, 3), keepdims=True)
-            for j in range(ow)
-        ]
-        rows.append(concat(cells, axis=3))
-    return concat(rows, axis=2)
+    return AdaptiveAvgPool2d((oh, ow))(x)
