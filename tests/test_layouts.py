@@ -19,6 +19,7 @@ from hypothesis import given, note
 from hypothesis import strategies as st
 
 import minidl as md
+from minidl.kernels import cpu, reference
 from minidl.testing import strategies as mst
 
 F = md.functional
@@ -136,7 +137,7 @@ def _pool(fn):
 
 def _adaptive_avg_pool2d(data):
     n, c, h, w = data.draw(mst.nchw_shapes())
-    out = (data.draw(st.integers(1, h)), data.draw(st.integers(1, w)))
+    out = (data.draw(st.integers(1, h + 2)), data.draw(st.integers(1, w + 2)))
     return (lambda x: F.adaptive_avg_pool2d(x, out)), [_values(data, (n, c, h, w))]
 
 
@@ -285,3 +286,68 @@ def test_pointwise_conv_gradient_through_transpose():
     w = md.tensor(np.ones((4, 6, 1, 1), np.float32))
     F.conv2d(F.transpose(x, (0, 1, 3, 2)), w).sum().backward()
     np.testing.assert_array_equal(x.grad, np.full((2, 6, 5, 5), 4.0, np.float32))
+
+
+# ---- the CPU kernels, called directly, are blind to layout too -------------------
+
+def _kernel_arrays(seed):
+    rng = mst.rng(seed)
+    x = rng.uniform(-2, 2, (2, 3, 5, 6))
+    return {
+        "im2col": ([x], lambda x: ((x, (2, 3), (1, 2), (1, 0), (1, 2)))),
+        "col2im": ([rng.uniform(-2, 2, (3 * 2 * 3, 2 * 6 * 1))],
+                   lambda c: (c, (2, 3, 5, 6), (2, 3), (1, 2), (1, 0), (1, 2))),
+        "max_pool2d_forward": ([x], lambda x: (x, (3, 2), (2, 2), (1, 1), (3, 4))),
+        "max_pool2d_backward": ([rng.uniform(-2, 2, (2, 3, 3, 4)), rng.integers(0, 6, (2, 3, 3, 4)).astype(np.int32)],
+                                lambda g, a: (g, a, (2, 3, 5, 6), (3, 2), (2, 2), (1, 1))),
+        "avg_pool2d_forward": ([x], lambda x: (x, (3, 2), (2, 2), (1, 1), (3, 4))),
+        "avg_pool2d_backward": ([rng.uniform(-2, 2, (2, 3, 3, 4))], lambda g: (g, (2, 3, 5, 6), (3, 2), (2, 2), (1, 1))),
+        "adaptive_avg_pool2d_forward": ([x], lambda x: (x, (3, 4))),
+        "adaptive_avg_pool2d_backward": ([rng.uniform(-2, 2, (2, 3, 3, 4))], lambda g: (g, (2, 3, 5, 6))),
+        "batch_norm_forward_train": ([x.reshape(2, 3, 30), rng.uniform(0.5, 2, 3), rng.uniform(-1, 1, 3)],
+                                     lambda x, g, b: (x, g, b, 1e-5)),
+        "batch_norm_backward": ([rng.uniform(-2, 2, (2, 3, 30)), x.reshape(2, 3, 30), rng.uniform(0.5, 2, 3),
+                                 rng.uniform(-1, 1, 3), rng.uniform(0.5, 2, 3)],
+                                lambda gy, x, g, m, v: (gy, x, g, m, v, 1e-5)),
+        "lrn_forward": ([x], lambda x: (x, 3, 0.1, 0.75, 2.0)),
+        "lrn_backward": ([x, rng.uniform(-1, 1, x.shape), rng.uniform(2, 3, x.shape), rng.uniform(-1, 1, x.shape)],
+                         lambda x, y, s, g: (x, y, s, g, 3, 0.1, 0.75)),
+        "softmax_cross_entropy_forward": ([rng.uniform(-2, 2, (4, 5)), rng.integers(0, 5, 4)], lambda z, y: (z, y)),
+        "softmax_cross_entropy_backward": ([rng.uniform(-3, -0.1, (4, 5)), rng.integers(0, 5, 4), rng.uniform(-1, 1, 4)],
+                                           lambda p, y, g: (p, y, g)),
+    }
+
+
+# Kernels that take no array.
+KERNELS_WITHOUT_ARRAYS = {"dropout_mask": "takes a shape and a seed, no array"}
+
+
+def test_every_kernel_has_a_layout_case():
+    missing = sorted(set(reference.__all__) - _kernel_arrays(0).keys() - KERNELS_WITHOUT_ARRAYS.keys())
+    assert not missing, f"kernels without a layout case in tests/test_layouts.py: {missing}"
+
+
+@pytest.mark.parametrize("name", sorted(_kernel_arrays(0)))
+@given(data=st.data(), seed=mst.seeds())
+def test_cpu_kernel_is_independent_of_layout(name, data, seed):
+    arrays, arguments = _kernel_arrays(seed)[name]
+    views = [data.draw(mst.layouts(a), label=f"array {i}") for i, a in enumerate(arrays)]
+    copies = [np.array(v, order="C") for v in views]
+    kernel = getattr(cpu, name)
+    got, expected = kernel(*arguments(*views)), kernel(*arguments(*copies))
+    got, expected = (got, expected) if isinstance(got, tuple) else ((got,), (expected,))
+    for k, (a, b) in enumerate(zip(got, expected)):
+        assert _bits(a) == _bits(b), f"{name}: result {k} depends on the inputs' layout"
+    for i, (view, copy) in enumerate(zip(views, copies)):
+        assert _bits(view) == _bits(copy), f"{name}: array {i} was changed"
+
+
+def test_cross_entropy_keeps_its_own_labels():
+    # Labels live outside the graph's arrays: changing the caller's array between
+    # forward and backward once changed the gradient.
+    logits = md.tensor(np.zeros((2, 3)), requires_grad=True)
+    labels = np.array([0, 2])
+    loss = F.cross_entropy(logits, labels)
+    labels[:] = 1
+    loss.backward()
+    np.testing.assert_allclose(logits.grad, [[-1 / 3, 1 / 6, 1 / 6], [1 / 6, 1 / 6, -1 / 3]], rtol=1e-15)
