@@ -154,6 +154,19 @@ def _batch_norm(data):
     return bn, [_values(data, shape), _values(data, (channels,)), _values(data, (channels,))]
 
 
+def _sync_batch_norm(data):
+    """In a world of one process (no process group) it is training-mode batch_norm."""
+    shape = data.draw(st.one_of(st.tuples(st.integers(2, 4), st.integers(1, 3)), mst.nchw_shapes(min_side=2)))
+    channels = shape[1]
+    mean, var = _values(data, (channels,)), _values(data, (channels,), low=0.5, high=2.0)
+
+    def bn(x, weight, bias):
+        running_mean, running_var = md.tensor(mean.copy()), md.tensor(var.copy())
+        y = F.sync_batch_norm(x, running_mean, running_var, weight, bias)
+        return y, [running_mean.data, running_var.data]
+    return bn, [_values(data, shape), _values(data, (channels,)), _values(data, (channels,))]
+
+
 def _local_response_norm(data):
     shape = data.draw(mst.nchw_shapes())
     size = data.draw(st.sampled_from([1, 3, 5]))
@@ -204,7 +217,7 @@ CASES = {
     "linear": _linear, "conv2d": _conv2d,
     "max_pool2d": _pool(F.max_pool2d), "avg_pool2d": _pool(F.avg_pool2d),
     "adaptive_avg_pool2d": _adaptive_avg_pool2d,
-    "batch_norm": _batch_norm, "local_response_norm": _local_response_norm,
+    "batch_norm": _batch_norm, "sync_batch_norm": _sync_batch_norm, "local_response_norm": _local_response_norm,
     "dropout": _dropout, "cross_entropy": _cross_entropy,
     "deform_conv2d": _deform_conv2d,
 }
