@@ -238,12 +238,12 @@ def test_every_op_has_a_layout_case():
     )
 
 
-def _draw_layouts(data, arrays):
-    """Each array in a drawn layout; at most one of them read-only. Numba compiles a kernel
-    anew for each combination of read-only arguments (seconds each): one read-only
-    argument at a time tests the same thing for a fraction of the compiles."""
+def _draw_layouts(data, arrays, others=tuple(kind for kind in mst.LAYOUTS if kind != "read_only")):
+    """Each array in a drawn layout, the kinds ``others`` for all arrays but one. Numba
+    compiles a kernel anew for each combination of read-only (or, called directly,
+    strided) arguments, seconds each: one such argument at a time tests the same
+    thing for a fraction of the compiles."""
     read_only = data.draw(st.integers(0, len(arrays) - 1), label="the array that may be read-only")
-    others = tuple(kind for kind in mst.LAYOUTS if kind != "read_only")
     views = [data.draw(mst.layouts(a, kinds=mst.LAYOUTS if i == read_only else others), label=f"array {i}")
              for i, a in enumerate(arrays)]
     for i, view in enumerate(views):
@@ -355,7 +355,7 @@ def test_every_kernel_has_a_layout_case():
 @given(data=st.data(), seed=mst.seeds())
 def test_cpu_kernel_is_independent_of_layout(name, data, seed):
     arrays, arguments = _kernel_arrays(seed)[name]
-    views = _draw_layouts(data, arrays)
+    views = _draw_layouts(data, arrays, others=("contiguous",))
     copies = [np.array(v, order="C") for v in views]
     kernel = getattr(cpu, name)
     got, expected = kernel(*arguments(*views)), kernel(*arguments(*copies))
