@@ -286,7 +286,10 @@ def test_pools_with_drawn_arguments(op, arguments):
     valid = (
         k is not None and s is not None and p is not None
         and min(k) >= 1 and min(s) >= 1 and min(p) >= 0
-        and all(pp <= kk // 2 and size + 2 * pp >= kk for pp, kk, size in zip(p, k, x_shape[2:]))
+        and all(pp <= kk // 2 for pp, kk in zip(p, k))
+        # PyTorch's rule: at least one window (with ceil_mode, a kernel larger than the padded input makes one)
+        and all(mst.pool_output_side(size, kk, ss, pp, args["ceil_mode"]) >= 1
+                for size, kk, ss, pp in zip(x_shape[2:], k, s, p))
     )
     expected = None
     if valid:
