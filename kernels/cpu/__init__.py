@@ -12,6 +12,8 @@ from minidl.kernels.cpu.deform_conv import deform_col2im, deform_col2im_coord, d
 from minidl.kernels.cpu.dropout import dropout_mask
 from minidl.kernels.cpu.lrn import lrn_backward, lrn_forward
 from minidl.kernels.cpu.pool import (
+    adaptive_avg_pool2d_backward,
+    adaptive_avg_pool2d_forward,
     avg_pool2d_backward,
     avg_pool2d_forward,
     max_pool2d_backward,

@@ -25,6 +25,8 @@ from minidl.kernels.cuda.deform_conv import deform_col2im, deform_col2im_coord, 
 from minidl.kernels.cuda.dropout import dropout_mask
 from minidl.kernels.cuda.lrn import lrn_backward, lrn_forward
 from minidl.kernels.cuda.pool import (
+    adaptive_avg_pool2d_backward,
+    adaptive_avg_pool2d_forward,
     avg_pool2d_backward,
     avg_pool2d_forward,
     max_pool2d_backward,

@@ -29,6 +29,8 @@ from minidl.kernels.reference.deform_conv import deform_col2im, deform_col2im_co
 from minidl.kernels.reference.dropout import dropout_mask
 from minidl.kernels.reference.lrn import lrn_backward, lrn_forward
 from minidl.kernels.reference.pool import (
+    adaptive_avg_pool2d_backward,
+    adaptive_avg_pool2d_forward,
     avg_pool2d_backward,
     avg_pool2d_forward,
     max_pool2d_backward,

@@ -9,6 +9,8 @@ Kinks are decided and pinned by tests: relu'(0) = 0, relu6'(0) = relu6'(6) = 0.
 array([0., 0., 1.], dtype=float32)
 """
 
+import numbers
+
 from minidl import threads
 from minidl.autograd import Function
 from minidl.backend import device_of, get_array_module, kernels_for
@@ -225,7 +227,7 @@ def relu6(x):
 
 
 def leaky_relu(x, negative_slope=0.01):
-    return LeakyReLU(negative_slope)(x)
+    return LeakyReLU(arguments.real(negative_slope, "leaky_relu", "negative_slope"))(x)
 
 
 def sigmoid(x):
@@ -242,6 +244,8 @@ def silu(x):
 
 def _axis(x, axis, op):
     x = as_tensor(x)
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"{op}: axis must be an int, got {axis!r} for shape {x.shape}")
     if not -x.ndim <= axis < x.ndim:
         raise ValueError(f"{op}: axis {axis} is out of range for shape {x.shape}")
     return x, axis % x.ndim

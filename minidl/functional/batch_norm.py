@@ -25,6 +25,8 @@ array([-1.,  1.])
 (array([0.2]), array([1.1]))
 """
 
+import math
+
 from minidl import threads
 from minidl.autograd import Function
 from minidl.backend import device_of, get_array_module, kernels_for
@@ -34,7 +36,7 @@ from minidl.tensor import Tensor, as_tensor
 
 def _as_ncl(x):
     """(N, C) -> (N, C, 1) and (N, C, H, W) -> (N, C, H*W), without copying."""
-    return x.reshape(x.shape[0], x.shape[1], -1)
+    return x.reshape(x.shape[0], x.shape[1], math.prod(x.shape[2:]))  # not -1: N may be 0
 
 
 def _by_channels(kernel, x3, *args, **kwargs):
