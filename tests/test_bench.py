@@ -82,7 +82,7 @@ def test_cuda_without_the_gpu_benchmark_is_a_clear_error(capsys, monkeypatch):
 
 @pytest.mark.parametrize("model", list(benchmark.MODELS))
 def test_pytorch_twin_has_the_same_parameters(model):
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="compares with PyTorch, not installed: pip install -e '.[bench]'")
     ours = md.models.get(model)
     theirs = benchmark.torch_model(model)
     assert [p.shape for p in ours.parameters()] == [tuple(p.shape) for p in theirs.parameters()]

@@ -92,10 +92,15 @@ def _config(args, model):
     return config
 
 
+def _shown(value):
+    return "not given" if value is None else repr(value)
+
+
 def _check_resumable(state, config, path):
     saved = state.get("run", {}).get("config", {})
     differences = [
-        f"--{key.replace('_', '-')}: checkpoint {saved.get(key)!r}, now {config[key]!r}"
+        f"--{key.replace('_', '-')}: checkpoint {_shown(saved.get(key, LATER_OPTIONS.get(key)))}, "
+        f"now {_shown(config[key])}"
         for key in RUN_OPTIONS if saved.get(key, LATER_OPTIONS.get(key)) != config[key]
     ]
     if differences:
