@@ -36,6 +36,14 @@ def smoothed(values, window=SMOOTHING):
 def plot_curves(path, epochs, title="", step_losses=(), steps_per_epoch=None):
     """Plot the records of ``metrics.json`` (a list of dicts) and the per-step training
     losses to a PNG at ``path``."""
+    figure = curves_figure(epochs, title, step_losses, steps_per_epoch)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    write_atomically(path, lambda f: f.write(buffer.getvalue()))
+
+
+def curves_figure(epochs, title="", step_losses=(), steps_per_epoch=None):
+    """The matplotlib Figure of ``plot_curves``."""
     # Imported here: matplotlib takes about half a second to import, and only a
     # run that writes its files needs it.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -69,6 +77,4 @@ def plot_curves(path, epochs, title="", step_losses=(), steps_per_epoch=None):
     if title:
         figure.suptitle(title)
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    write_atomically(path, lambda f: f.write(buffer.getvalue()))
+    return figure
