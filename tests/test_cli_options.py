@@ -133,3 +133,12 @@ def test_a_loss_far_above_the_first_stops_the_run_like_nan(tmp_path, factor, sto
     else:
         trainer.fit(1)
         assert len(trainer.step_losses) == 4
+
+
+def test_resume_differences_name_options_not_internal_values(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    tiny = ["--batch-size", "2", "--limit-test", "2", "--no-progress", "--out", out]
+    assert run(capsys, "train", "lenet5", "--epochs", "1", "--limit-train", "2", *tiny)[0] == 0
+    code, _, err = run(capsys, "train", "lenet5", "--epochs", "2", "--resume", *tiny)
+    assert code == 1 and "--limit-train: checkpoint 2, now not given" in err
+    assert "None" not in err

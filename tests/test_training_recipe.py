@@ -13,7 +13,7 @@ import pytest
 import minidl as md
 from minidl import cli
 from minidl.training import builders
-from minidl.training.curves import SMOOTHING, curves_figure, smoothed
+from minidl.training.curves import curves_figure, smoothed, smoothing_window
 from test_data_idx import FASHION_DIR
 
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
@@ -65,7 +65,7 @@ def test_curves_show_steps_and_epochs_on_a_log_scale_from_one_epoch():
     assert loss_axes.get_yscale() == "log"
     raw, mean, test = loss_axes.lines
     np.testing.assert_allclose(raw.get_xdata(), np.arange(1, 121) / 120)
-    np.testing.assert_allclose(mean.get_ydata(), smoothed(losses, SMOOTHING))
+    np.testing.assert_allclose(mean.get_ydata(), smoothed(losses, smoothing_window(120)))
     assert list(test.get_xdata()) == [1] and test.get_marker() == "s"  # one epoch is still a visible point
     assert [line.get_ydata()[0] for line in acc_axes.lines] == [60.0, 70.0]
 
