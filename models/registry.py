@@ -3,7 +3,8 @@ with the input shape it was designed for (one image, no batch axis).
 
 Names are matched ignoring case; an unknown name gets difflib's close matches:
 
->>> resolve("ResNet20")
+>>> import minidl as md
+>>> md.models.resolve("ResNet20")
 'resnet20'
 """
 
