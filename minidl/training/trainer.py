@@ -47,6 +47,7 @@ from minidl.training.checkpoint import load_checkpoint, save_checkpoint
 from minidl.training.curves import plot_curves
 from minidl.training.interrupt import deferred_interrupt
 from minidl.training.metrics import write_metrics
+from minidl.training.ranks import agreed, reduced_sums, step_totals
 
 
 # A loss this many times the first one means the run has blown up: the rate is too high.
@@ -92,6 +93,7 @@ def evaluate(model, loader, device="cpu", interrupt=None, progress=False):
         batches.close()
         bar.close()
         model.train(was_training)
+    loss_sum, correct, seen = reduced_sums(loss_sum, correct, seen)  # data-parallel: every rank's shard
     return loss_sum / seen, correct / seen
 
 
@@ -133,7 +135,8 @@ class Trainer:
     # ---- the loop ---------------------------------------------------------
     def fit(self, epochs):
         """Train until ``epochs`` epochs are finished; returns the history (one dict per epoch)."""
-        with deferred_interrupt() as interrupt:
+        with deferred_interrupt() as local_interrupt:
+            interrupt = agreed(local_interrupt)
             while self.epoch < epochs:
                 lr = self.optimizer.param_groups[0]["lr"]
                 resumed_seconds, started = self.sums["seconds"], time.perf_counter()
@@ -158,17 +161,19 @@ class Trainer:
                 outputs = self.model(x)
                 logits = getattr(outputs, "logits", outputs)
                 loss = self.criterion(outputs, y)
-                value = loss.item()
+                correct = int((logits.argmax(axis=1).data == y.data).sum())
+                value, correct, n = step_totals(loss.item(), correct, len(labels))  # the global batch's
                 self._check_diverged(value, len(loader))
                 self.optimizer.zero_grad()
                 loss.backward()
+                if hasattr(self.model, "reduce_gradients"):  # DistributedDataParallel
+                    self.model.reduce_gradients()
                 self.optimizer.step()
                 if self.schedule_per_step and self.scheduler is not None:
                     self.scheduler.step()
                 self.step_losses.append(value)
-                n = len(labels)
                 sums["loss_sum"] += value * n
-                sums["correct"] += int((logits.argmax(axis=1).data == y.data).sum())
+                sums["correct"] += correct
                 sums["seen"] += n
                 self.step += 1
                 images_seen += n
