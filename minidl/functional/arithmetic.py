@@ -17,6 +17,8 @@ import numpy as np
 
 from minidl.autograd import Function
 from minidl.backend import get_array_module
+from minidl.functional.shape import reshape
+from minidl.tensor import as_tensor
 
 
 def sum_to(grad, shape):
@@ -48,6 +50,8 @@ class _Binary(Function):
 
 
 class Add(_Binary):
+    """y = a + b; ga = sum_to(gy, a.shape), gb = sum_to(gy, b.shape) (broadcast axes summed back)."""
+
     def compute(self, a, b):
         return a + b
 
@@ -57,6 +61,8 @@ class Add(_Binary):
 
 
 class Sub(_Binary):
+    """y = a - b; ga = sum_to(gy, a.shape), gb = -sum_to(gy, b.shape)."""
+
     def compute(self, a, b):
         return a - b
 
@@ -67,6 +73,8 @@ class Sub(_Binary):
 
 
 class Mul(_Binary):
+    """y = a * b; ga = sum_to(gy * b, a.shape), gb = sum_to(gy * a, b.shape)."""
+
     def compute(self, a, b):
         self.save_for_backward(a, b)
         return a * b
@@ -79,6 +87,8 @@ class Mul(_Binary):
 
 
 class Div(_Binary):
+    """y = a / b; ga = sum_to(gy / b, a.shape), gb = sum_to(-gy * a / b**2, b.shape)."""
+
     def compute(self, a, b):
         self.save_for_backward(a, b)
         return a / b
@@ -91,6 +101,8 @@ class Div(_Binary):
 
 
 class Neg(Function):
+    """y = -x; gx = -gy."""
+
     def forward(self, x):
         return -x
 
@@ -99,7 +111,7 @@ class Neg(Function):
 
 
 class Pow(Function):
-    """x ** c for a constant exponent c: d/dx = c * x ** (c - 1)."""
+    """y = x ** c for a constant exponent c; gx = gy * c * x ** (c - 1)."""
 
     def __init__(self, exponent):
         self.exponent = exponent
@@ -115,6 +127,8 @@ class Pow(Function):
 
 
 class Exp(Function):
+    """y = exp(x); gx = gy * y."""
+
     def forward(self, x):
         y = get_array_module(x).exp(x)
         self.save_for_backward(y)
@@ -126,6 +140,8 @@ class Exp(Function):
 
 
 class Log(Function):
+    """y = log(x); gx = gy / x."""
+
     def forward(self, x):
         self.save_for_backward(x)
         return get_array_module(x).log(x)
@@ -136,7 +152,9 @@ class Log(Function):
 
 
 class MatMul(Function):
-    """Matrix product of tensors of 2 or more dimensions, batch axes broadcast."""
+    """y = a @ b for tensors of 2 or more dimensions, batch axes broadcast;
+    ga = sum_to(gy @ b^T, a.shape), gb = sum_to(a^T @ gy, b.shape) (^T swaps the last two axes).
+    """
 
     def forward(self, a, b):
         if a.ndim < 2 or b.ndim < 2:
@@ -161,6 +179,8 @@ class MatMul(Function):
 
 
 class Cast(Function):
+    """y = x converted to ``dtype``; gx = gy converted back to x's dtype."""
+
     def __init__(self, dtype):
         self.dtype = np.dtype(dtype)
 
@@ -209,9 +229,6 @@ def log(x):
 
 def matmul(a, b):
     """``a @ b``; 1-D operands are treated as a row (left) or a column (right) vector."""
-    from minidl.functional.shape import reshape
-    from minidl.tensor import as_tensor
-
     a, b = as_tensor(a), as_tensor(b)
     squeeze_left = a.ndim == 1
     squeeze_right = b.ndim == 1

@@ -30,6 +30,7 @@ from minidl import threads
 from minidl.autograd import Function
 from minidl.backend import device_of, get_array_module, kernels_for
 from minidl.functional import arguments
+from minidl.tensor import as_tensor
 
 # Bytes of columns built at once, per device.
 COLUMN_BYTES = {"cpu": 2 * 2**20, "cuda": 512 * 2**20}
@@ -57,6 +58,16 @@ def group_rows(array, groups):
 
 
 class Conv2d(Function):
+    """With xp = x zero-padded, s the stride, d the dilation, c over o's group:
+
+        y[n, o, oy, ox] = b[o] + sum_{c, i, j} w[o, c, i, j] * xp[n, c, oy*sh + i*dh, ox*sw + j*dw]
+        gw[o, c, i, j] = sum_{n, oy, ox} gy[n, o, oy, ox] * xp[n, c, oy*sh + i*dh, ox*sw + j*dw]
+        gxp[n, c, oy*sh + i*dh, ox*sw + j*dw] += sum_{o in group(c)} w[o, c, i, j] * gy[n, o, oy, ox]
+        gb[o] = sum_{n, oy, ox} gy[n, o, oy, ox]
+
+    gx is gxp without its padding (col2im of ``W^T @ gy``; gw is ``gy @ cols^T``).
+    """
+
     def __init__(self, stride, padding, dilation, groups):
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
 
@@ -160,8 +171,6 @@ class Conv2d(Function):
 
 def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     """Convolve NCHW ``x`` with ``w`` of shape (Cout, Cin/groups, kh, kw), plus ``b`` (Cout,)."""
-    from minidl.tensor import as_tensor
-
     op = "conv2d"
     x, w = as_tensor(x), as_tensor(w)
     b = None if b is None else as_tensor(b)
