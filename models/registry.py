@@ -56,7 +56,7 @@ def resolve(name):
     folded = {key.lower(): key for key in _BUILDERS}
     if str(name).lower() in folded:
         return folded[str(name).lower()]
-    close = difflib.get_close_matches(str(name).lower(), list(folded), n=3, cutoff=0.6)
+    close = difflib.get_close_matches(str(name).lower(), list(folded), n=3, cutoff=0.75)
     hint = f"; did you mean {' or '.join(folded[c] for c in close)}?" if close else ""
     raise ValueError(f"unknown model {name!r}{hint} (`minidl models` lists all {len(_BUILDERS)})")
 
