@@ -25,6 +25,7 @@ from minidl import functional as F
 from minidl import nn
 from minidl.backend import get_array_module
 from minidl.models.registry import register
+from minidl.models.rules import block_strides, kaiming_init_, stage_stride
 from minidl.tensor import Tensor
 
 SHORTCUTS = ("A", "B", None)
@@ -76,14 +77,14 @@ class BasicBlock(nn.Module):
         self.shortcut = make_shortcut(shortcut, in_channels, out_channels, stride)
 
     def residual(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn1(self.conv1(x), relu=True)
         return self.bn2(self.conv2(out))
 
     def forward(self, x):
         out = self.residual(x)
-        if self.shortcut is not None:
-            out = out + self.shortcut(x)
-        return F.relu(out)
+        if self.shortcut is None:
+            return F.relu(out)
+        return F.add_relu(out, self.shortcut(x))
 
 
 class CifarResNet(nn.Module):
@@ -104,8 +105,7 @@ class CifarResNet(nn.Module):
         index = 0
         for stage_index, width in enumerate(widths):
             blocks = []
-            for b in range(blocks_per_stage):
-                stride = 2 if stage_index > 0 and b == 0 else 1
+            for stride in block_strides(blocks_per_stage, stage_stride(stage_index)):
                 blocks.append(block(channels, width, stride, index))
                 channels = width
                 index += 1
@@ -113,12 +113,10 @@ class CifarResNet(nn.Module):
         self.layer1, self.layer2, self.layer3 = stages
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(widths[-1], num_classes)
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        kaiming_init_(self)
 
     def forward(self, x):
-        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.bn1(self.conv1(x), relu=True)
         x = self.layer3(self.layer2(self.layer1(x)))
         return self.fc(F.flatten(self.pool(x)))
 

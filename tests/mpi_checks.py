@@ -40,7 +40,8 @@ def _train_lenet(batches, ddp=None, bucket_cap_mb=25):
         if first_grads is None:
             first_grads = np.concatenate([p.grad.ravel() for p in net.parameters()])
         optimizer.step()
-    return start, np.concatenate([p.data.ravel() for p in net.parameters()]), first_grads, len(model._buckets) if ddp else 0
+    final = np.concatenate([p.data.ravel() for p in net.parameters()])
+    return start, final, first_grads, len(model._buckets) if ddp else 0
 
 
 def check_ddp(rank, world):

@@ -2,7 +2,6 @@
 not swallow the model, names matched like a person would, numbers that cannot train
 refused, and the version, model list and CUDA hint."""
 
-import os
 import re
 
 import numpy as np
@@ -127,7 +126,8 @@ def test_a_loss_far_above_the_first_stops_the_run_like_nan(tmp_path, factor, sto
     trainer = Trainer(model, optimizer, DataLoader(data, 2, seed=0), DataLoader(data, 4), out_dir=str(out),
                       progress=False, verbose=False, criterion=_Scaled(3, factor))
     if stops:
-        with pytest.raises(TrainingDiverged, match=r"more than 10000 times the first step's .* at epoch 1, step 3 of 4"):
+        with pytest.raises(TrainingDiverged,
+                           match=r"more than 10000 times the first step's .* at epoch 1, step 3 of 4"):
             trainer.fit(1)
         assert not out.exists() and len(trainer.step_losses) == 2
     else:

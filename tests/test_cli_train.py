@@ -108,7 +108,8 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_the_checkpoint(tmp_path, c
 
 @pytest.mark.parametrize("argv, message", [
     (["lenet6"], "unknown model 'lenet6'; did you mean lenet5"),
-    (["lenet5", "--dataset", "imagenet"], "unknown dataset 'imagenet'; known datasets: cifar10, cifar100, fashion-mnist, mnist"),
+    (["lenet5", "--dataset", "imagenet"],
+     "unknown dataset 'imagenet'; known datasets: cifar10, cifar100, fashion-mnist, mnist"),
     (["lenet5", "--augmentations", "crop,rotate"], "unknown augmentation rotate; known: crop, flip, jitter, erase"),
     (["lenet5", "--epochs", "0"], "--epochs must be >= 1"),
     (["vgg11", *SMALL], "vgg11 cannot take fashion-mnist's 1x28x28 images: .*\n  pass --input-size 32"),

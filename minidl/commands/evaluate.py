@@ -31,7 +31,9 @@ def run(args):
 def evaluate(args):
     from minidl.commands import model_input
     from minidl.data import DataLoader, load_dataset, spec
-    from minidl.training import builders, load_checkpoint
+    from minidl.commands import builders
+    from minidl.training import load_checkpoint
+    from minidl.training.checkpoint import load_model_state
     from minidl.training.trainer import evaluate as evaluate_model
 
     if args.batch_size < 1:
@@ -42,12 +44,7 @@ def evaluate(args):
     dataset = spec(dataset_name)
     input_size = (run_info.get("config") or {}).get("input_size")
     chosen, model = model_input.build_checked(args.model, dataset, input_size, args.device)
-    try:
-        model.load_state_dict(state["model"])
-    except ValueError as error:
-        raise ValueError(
-            f"{args.checkpoint} (saved from model {run_info.get('model')!r}) does not fit {args.model!r}:\n{error}"
-        ) from None
+    load_model_state(model, state, args.checkpoint, args.model)
     test_set = load_dataset(dataset_name, "test", args.data_dir, args.download, not args.no_progress)
     test_set = test_set.head(args.limit_test)
     loader = DataLoader(test_set, args.batch_size,

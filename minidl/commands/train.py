@@ -27,8 +27,7 @@ import os
 import sys
 import time
 
-from minidl.commands import model_input, train_options
-from minidl.training import builders
+from minidl.commands import builders, model_input, train_options
 
 # The options that decide a run's numbers: a resumed run must use the same ones.
 RUN_OPTIONS = ("model", "dataset", "batch_size", "lr", "momentum", "weight_decay", "optimizer", "schedule",
@@ -130,6 +129,7 @@ def train(args):
     from minidl.nn.parallel import DistributedDataParallel
     from minidl import distributed
     from minidl.training import Trainer, load_checkpoint
+    from minidl.training.checkpoint import load_model_state
 
     started = time.perf_counter()
     lead = distributed.get_rank() == 0  # the rank that prints and writes
@@ -149,13 +149,7 @@ def train(args):
     if args.resume or args.resume_from:
         path = args.resume_from or last
         state = load_checkpoint(path)
-        try:
-            model.load_state_dict(state["model"])
-        except ValueError as error:
-            saved = state.get("run", {}).get("model")
-            raise ValueError(
-                f"cannot resume {name!r} from {path}, saved from model {saved!r}:\n{error}"
-            ) from None
+        load_model_state(model, state, path, name)  # before any data is loaded: a mismatch costs nothing
         _check_resumable(state, config, path)
     elif os.path.exists(last) and not args.force:
         raise ValueError(f"{out} already holds a run ({last}); continue it with --resume, "
@@ -186,7 +180,7 @@ def train(args):
                       run_info, progress=show, verbose=lead, criterion=criterion,
                       schedule_per_step=args.schedule in builders.PER_STEP_SCHEDULES)
     if state is not None:
-        trainer.load_state_dict(state)
+        trainer.load_progress(state)  # the model's weights are in already
         say(f"resuming {path}: epoch {trainer.epoch + 1}, step {trainer.step} of {len(train_loader)}")
 
     params = sum(p.size for p in model.parameters())
@@ -194,8 +188,8 @@ def train(args):
     resized = "" if chosen.resize is None else f" resized to {'x'.join(map(str, chosen.resize))}"
     say(f"{name} ({params:,} parameters) on {args.dataset}: {len(train_set)} training and "
         f"{len(test_set)} test images of shape {train_set.image_shape}{resized}, {args.device}; "
-        f"{args.optimizer} lr {args.lr}, {args.epochs} epoch(s) of {len(train_loader)} batches of {args.batch_size}{ranks}; "
-        f"writing to {out}")
+        f"{args.optimizer} lr {args.lr}, {args.epochs} epoch(s) of {len(train_loader)} batches of "
+        f"{args.batch_size}{ranks}; writing to {out}")
     if trainer.epoch >= args.epochs:
         say(f"nothing to do: the run in {out} has already trained {trainer.epoch} epochs "
             "(ask for more with --epochs)")

@@ -32,21 +32,11 @@ def sum_to(grad, shape):
 
 
 class _Binary(Function):
-    symbol = "?"
+    """An elementwise op on two broadcast operands; backward folds gradients back to their shapes."""
 
     def forward(self, a, b):
-        try:
-            shape = np.broadcast_shapes(a.shape, b.shape)
-        except ValueError:
-            raise ValueError(
-                f"{self.op_name}: shapes {a.shape} and {b.shape} do not broadcast together"
-            ) from None
-        self.shapes = (a.shape, b.shape, shape)
+        self.shapes = (a.shape, b.shape)
         return self.compute(a, b)
-
-    @property
-    def op_name(self):
-        return type(self).__name__.lower()
 
 
 class Add(_Binary):
@@ -56,7 +46,7 @@ class Add(_Binary):
         return a + b
 
     def backward(self, gy):
-        a_shape, b_shape, _ = self.shapes
+        a_shape, b_shape = self.shapes
         return sum_to(gy, a_shape), sum_to(gy, b_shape)
 
 
@@ -67,7 +57,7 @@ class Sub(_Binary):
         return a - b
 
     def backward(self, gy):
-        a_shape, b_shape, _ = self.shapes
+        a_shape, b_shape = self.shapes
         gb = -sum_to(gy, b_shape) if self.needs_input_grad[1] else None
         return sum_to(gy, a_shape), gb
 
@@ -192,20 +182,30 @@ class Cast(Function):
         return gy.astype(self.source)
 
 
+def _binary(function, op, a, b):
+    """``function()(a, b)``, once the operands' shapes are known to broadcast (``op`` names it)."""
+    shapes = [x.shape if hasattr(x, "shape") else np.shape(x) for x in (a, b)]
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ValueError(f"{op}: shapes {shapes[0]} and {shapes[1]} do not broadcast together") from None
+    return function()(a, b)
+
+
 def add(a, b):
-    return Add()(a, b)
+    return _binary(Add, "add", a, b)
 
 
 def sub(a, b):
-    return Sub()(a, b)
+    return _binary(Sub, "sub", a, b)
 
 
 def mul(a, b):
-    return Mul()(a, b)
+    return _binary(Mul, "mul", a, b)
 
 
 def div(a, b):
-    return Div()(a, b)
+    return _binary(Div, "div", a, b)
 
 
 def neg(x):

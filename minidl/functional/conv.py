@@ -30,6 +30,7 @@ from minidl import threads
 from minidl.autograd import Function
 from minidl.backend import device_of, get_array_module, kernels_for
 from minidl.functional import arguments
+from minidl.kernels.reference.conv import conv_output_size
 from minidl.tensor import as_tensor
 
 # Bytes of columns built at once, per device.
@@ -39,10 +40,6 @@ COLUMN_BYTES = {"cpu": 2 * 2**20, "cuda": 512 * 2**20}
 # not the thread count: the slicing (and so the rounding of the weight
 # gradient's sum) never depends on how many threads run it.
 MIN_SLICES = 4
-
-
-def conv_output_size(size, kernel, stride, padding, dilation):
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
 def batch_slices(n, bytes_per_image, budget, at_least=1):
@@ -196,7 +193,8 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
         )
     if min(w.shape) == 0 or min(x.shape) == 0:
         raise ValueError(f"{op}: empty input {x.shape} or weight {w.shape}")
-    for dim, size, k, p, d in (("height", h, kh, padding[0], dilation[0]), ("width", width, kw, padding[1], dilation[1])):
+    for dim, size, k, p, d in (("height", h, kh, padding[0], dilation[0]),
+                               ("width", width, kw, padding[1], dilation[1])):
         span = d * (k - 1) + 1
         if span > size + 2 * p:
             raise ValueError(

@@ -26,9 +26,9 @@ from minidl.tensor import as_tensor
 
 def _map_batch(fn, x):
     """fn(part) for slices of x's batch, run side by side on minidl's threads when x is
-    large (``threads.map_flat``); each result's arrays joined along the batch. Each
+    large (``threads.map_work``); each result's arrays joined along the batch. Each
     plane is pooled on its own, so the result does not depend on the slicing."""
-    results = threads.map_flat(fn, x.size, device_of(x), length=x.shape[0])
+    results = threads.map_work(fn, x.shape[0], x.size, device=device_of(x))
     if len(results) == 1:
         return results[0]
     xp = get_array_module(x)

@@ -192,13 +192,25 @@ class PoolCase:
 
 
 def pool_output_side(size, kernel, stride, padding, ceil_mode):
-    """PyTorch's pooled size: floor (or ceil) of (size + 2p - k) / s, plus one; with
-    ceil_mode a last window that would start in the right padding is dropped."""
-    span = size + 2 * padding - kernel
-    out = (-(-span // stride) if ceil_mode else span // stride) + 1
-    if ceil_mode and (out - 1) * stride >= size + padding:
-        out -= 1
-    return out
+    """The windows PyTorch's pooling places along one side, counted one by one.
+
+    An oracle independent of the op's arithmetic (``arguments.pool_output_size``):
+    window j starts at j * stride in the padded input. Without ceil_mode a window
+    is placed when it lies inside the padded input. With ceil_mode it is placed
+    while the window before it left part of the padded input uncovered, and only
+    if it starts inside the input or its left padding.
+    """
+    padded = size + 2 * padding
+    count = 0
+    while True:
+        start = count * stride
+        if ceil_mode:
+            previous_covers_all = count > 0 and start - stride + kernel >= padded
+            if previous_covers_all or start >= padding + size:
+                return count
+        elif start + kernel > padded:
+            return count
+        count += 1
 
 
 @st.composite
@@ -219,3 +231,43 @@ def pool2d_cases(draw, max_batch=2, max_channels=3, max_kernel=4, max_stride=4, 
         x_shape=(n, c) + size, kernel_size=kernel, stride=stride, padding=padding,
         ceil_mode=ceil_mode, out_shape=(n, c) + out,
     )
+
+
+@dataclass(frozen=True)
+class DeformConvCase:
+    """A valid deform_conv2d configuration: a conv2d case and its offset groups."""
+
+    conv: ConvCase
+    offset_groups: int
+
+    @property
+    def offset_shape(self):
+        n, _, oh, ow = self.conv.out_shape
+        kh, kw = self.conv.w_shape[2:]
+        return (n, 2 * self.offset_groups * kh * kw, oh, ow)
+
+    @property
+    def mask_shape(self):
+        n, _, oh, ow = self.conv.out_shape
+        kh, kw = self.conv.w_shape[2:]
+        return (n, self.offset_groups * kh * kw, oh, ow)
+
+
+@st.composite
+def deform_conv2d_cases(draw, **conv_kwargs):
+    """``conv2d_cases`` with offset groups drawn among the divisors of the input channels."""
+    conv = draw(conv2d_cases(**conv_kwargs))
+    channels = conv.x_shape[1]
+    return DeformConvCase(conv, draw(st.sampled_from([d for d in range(1, channels + 1) if channels % d == 0])))
+
+
+def off_grid_offsets(generator, shape, reach=3, margin=0.05, dtype=np.float64):
+    """Offsets for deformable sampling, off the kinks of bilinear interpolation.
+
+    A sampling coordinate is an integer grid position plus its offset, and
+    bilinear interpolation has kinks where a coordinate is an integer; so each
+    offset is an integer shift in [-reach, reach] (past a small image's border
+    when reach is large) plus a fraction at least ``margin`` from 0 and 1.
+    """
+    shift = generator.integers(-reach, reach + 1, shape)
+    return _array(shift + generator.uniform(margin, 1 - margin, shape), dtype)

@@ -15,7 +15,7 @@ import io
 
 import numpy as np
 
-from minidl.training.atomic import write_atomically
+from minidl.atomic import write_atomically
 
 SMOOTHING = 50  # steps in the moving average of the training loss
 

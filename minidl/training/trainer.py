@@ -43,7 +43,7 @@ from minidl import random
 from minidl.autograd import no_grad
 from minidl.optim.lr_scheduler import ReduceLROnPlateau
 from minidl.tensor import tensor
-from minidl.training.checkpoint import load_checkpoint, save_checkpoint
+from minidl.training.checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from minidl.training.curves import plot_curves
 from minidl.training.interrupt import deferred_interrupt
 from minidl.training.metrics import write_metrics
@@ -282,6 +282,11 @@ class Trainer:
     def load_state_dict(self, state):
         """Restore a checkpoint's state; a model that does not fit raises the key lists."""
         self.model.load_state_dict(state["model"])
+        self.load_progress(state)
+
+    def load_progress(self, state):
+        """Restore everything of a checkpoint's state but the model's weights: the optimizer,
+        the schedule, the random state, the loader's place and the counters."""
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
@@ -296,9 +301,6 @@ class Trainer:
     def resume(self, path):
         """Continue from the checkpoint at ``path``."""
         state = load_checkpoint(path)
-        try:
-            self.load_state_dict(state)
-        except ValueError as error:
-            saved = state.get("run", {}).get("model")
-            raise ValueError(f"cannot resume from {path} (saved from model {saved!r}):\n{error}") from error
+        load_model_state(self.model, state, path, self.run.get("model"))
+        self.load_progress(state)
         return state
