@@ -12,7 +12,7 @@ import pytest
 
 import minidl as md
 from minidl import cli
-from minidl.training import builders
+from minidl.commands import builders
 from minidl.training.curves import curves_figure, smoothed, smoothing_window
 from test_data_idx import FASHION_DIR
 

@@ -1,7 +1,7 @@
 """``minidl models``: the registered models by family, with parameter counts and native input.
 
 The counts are of each model as built by default (its native channels and
-classes, 1000 for ImageNet models), written down here because building all 47
+classes, 1000 for ImageNet models), written down here because building all of them
 takes minutes on a small CPU; tests/test_models_zoo.py builds every model and
 checks the same numbers, and tests/test_cli_options.py checks this table
 against them. A model without an entry is built to count it.
@@ -24,6 +24,7 @@ FAMILIES = (
     ("SqueezeNet", ("squeezenet",)),
     ("SENet", ("se_resnet",)),
     ("MobileNet, EfficientNet", ("mobilenet", "efficientnet")),
+    ("Deformable convolution (DCNv2)", ("resnet20_dcn",)),
 )
 
 
@@ -44,6 +45,7 @@ PARAMETERS = {
     "squeezenet1_0": 1_248_424, "squeezenet1_1": 1_235_496,
     "se_resnet": 1_742_200, "se_resnet50": 28_088_024,
     "mobilenet_v2": 3_504_872, "efficientnet_b0": 5_288_548,
+    "resnet20_dcn": 355_420,
 }
 
 
@@ -52,10 +54,10 @@ def add_arguments(parser):
 
 
 def family_of(name):
-    for family, prefixes in FAMILIES:
-        if name.startswith(prefixes):
-            return family
-    return "other"
+    """The family whose longest prefix starts ``name`` (resnet20_dcn is not a plain resnet20)."""
+    matches = [(len(prefix), family) for family, prefixes in FAMILIES for prefix in prefixes
+               if name.startswith(prefix)]
+    return max(matches)[1] if matches else "other"
 
 
 def run(args):
