@@ -15,6 +15,7 @@ True
 
 import functools
 import importlib
+import os
 import sys
 
 import numpy as np
@@ -53,9 +54,18 @@ def require_cupy(what="the 'cuda' device"):
     if problem is not None:
         raise RuntimeError(
             f"{what} needs CuPy and an NVIDIA GPU: {problem}. "
-            "Install it with `pip install minidl[cuda12]` (or [cuda13])."
+            f"Install it with {cuda_install_hint()}."
         )
     return cp
+
+
+def cuda_install_hint():
+    """The pip command that adds CuPy to this installation of minidl: from its checkout
+    when minidl runs from one (``pip install -e .``), else from the package index."""
+    checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if os.path.isfile(os.path.join(checkout, "pyproject.toml")):
+        return f"`pip install -e '.[cuda12]'` in {checkout} (or [cuda13] for CUDA 13)"
+    return "`pip install 'minidl[cuda12]'` (or [cuda13] for CUDA 13)"
 
 
 def is_cupy_array(array):

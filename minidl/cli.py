@@ -24,7 +24,10 @@ def _module(name):
 
 
 def build_parser(argv):
+    from minidl import __version__
+
     parser = argparse.ArgumentParser(prog="minidl", description="minidl: CNNs from scratch on NumPy/CuPy")
+    parser.add_argument("--version", action="version", version=f"minidl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     chosen = next((a for a in argv if not a.startswith("-")), None)

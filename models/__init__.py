@@ -4,7 +4,10 @@ One file per family; each registers its builders with ``@register`` when
 imported. ``get(name, **kwargs)`` builds one, ``list_models()`` names them all
 and ``input_shape(name)`` gives the (C, H, W) a model was designed for: 227 or
 224 for the ImageNet networks, 32 for the CIFAR ones. Every builder takes
-``num_classes``.
+``num_classes`` and ``in_channels`` (default: the native count, 1 for LeNet-5,
+3 for the rest); those with a fixed-size head (LeNet-5, AlexNet, ZFNet, VGG)
+also take ``input_size`` and size their first fully connected layer for it
+(``takes_input_size(name)``).
 
 >>> import minidl as md
 >>> "lenet5" in md.models.list_models()
@@ -14,7 +17,7 @@ True
 (3, 224, 224)
 """
 
-from minidl.models.registry import get, input_shape, list_models, register
+from minidl.models.registry import get, input_shape, list_models, register, resolve, takes_input_size
 from minidl.models.lenet import lenet5, lenet5_1998
 from minidl.models.alexnet import alexnet, alexnet_paper
 from minidl.models.zfnet import zfnet
@@ -38,7 +41,7 @@ from minidl.models.mobilenet_v2 import mobilenet_v2
 from minidl.models.efficientnet import efficientnet_b0
 
 __all__ = [
-    "get", "input_shape", "list_models", "register",
+    "get", "input_shape", "list_models", "register", "resolve", "takes_input_size",
     "lenet5", "lenet5_1998", "alexnet", "alexnet_paper", "zfnet",
     "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
     "nin", "nin_imagenet", "googlenet", "googlenet_loss", "GoogLeNetOutputs", "Inception", "NaiveInception",

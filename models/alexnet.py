@@ -29,66 +29,69 @@ the half of the input maps that lived on its GPU. 60,965,224 parameters.
 from collections import OrderedDict
 
 from minidl import nn
+from minidl.models.input_size import flat_features
 from minidl.models.registry import register
 
 
 @register(input_shape=(3, 227, 227))
-def alexnet(num_classes=1000):
+def alexnet(num_classes=1000, in_channels=3, input_size=227):
     """The lecture's AlexNet (torchvision's layout).
 
     >>> import minidl as md
     >>> sum(p.size for p in md.models.alexnet().parameters())
     61100840
     """
+    features = nn.Sequential(
+        nn.Conv2d(in_channels, 64, 11, stride=4, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(3, stride=2),
+        nn.Conv2d(64, 192, 5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(3, stride=2),
+        nn.Conv2d(192, 384, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(384, 256, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(256, 256, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(3, stride=2),
+    )
     return nn.Sequential(OrderedDict(
-        features=nn.Sequential(
-            nn.Conv2d(3, 64, 11, stride=4, padding=2),
-            nn.ReLU(),
-            nn.MaxPool2d(3, stride=2),
-            nn.Conv2d(64, 192, 5, padding=2),
-            nn.ReLU(),
-            nn.MaxPool2d(3, stride=2),
-            nn.Conv2d(192, 384, 3, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(384, 256, 3, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(256, 256, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(3, stride=2),
-        ),
+        features=features,
         flatten=nn.Flatten(),
-        classifier=fc_head(256 * 6 * 6, num_classes),
+        classifier=fc_head(flat_features(features, input_size, "alexnet"), num_classes),
     ))
 
 
 @register(input_shape=(3, 227, 227))
-def alexnet_paper(num_classes=1000):
+def alexnet_paper(num_classes=1000, in_channels=3, input_size=227):
     """The 2012 paper's AlexNet on 227x227, with LRN and the two-GPU split as groups=2.
 
     >>> import minidl as md
     >>> sum(p.size for p in md.models.alexnet_paper().parameters())
     60965224
     """
+    features = nn.Sequential(
+        nn.Conv2d(in_channels, 96, 11, stride=4),
+        nn.ReLU(),
+        nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0),
+        nn.MaxPool2d(3, stride=2),
+        nn.Conv2d(96, 256, 5, padding=2, groups=2),
+        nn.ReLU(),
+        nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0),
+        nn.MaxPool2d(3, stride=2),
+        nn.Conv2d(256, 384, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(384, 384, 3, padding=1, groups=2),
+        nn.ReLU(),
+        nn.Conv2d(384, 256, 3, padding=1, groups=2),
+        nn.ReLU(),
+        nn.MaxPool2d(3, stride=2),
+    )
     return nn.Sequential(OrderedDict(
-        features=nn.Sequential(
-            nn.Conv2d(3, 96, 11, stride=4),
-            nn.ReLU(),
-            nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0),
-            nn.MaxPool2d(3, stride=2),
-            nn.Conv2d(96, 256, 5, padding=2, groups=2),
-            nn.ReLU(),
-            nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0),
-            nn.MaxPool2d(3, stride=2),
-            nn.Conv2d(256, 384, 3, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(384, 384, 3, padding=1, groups=2),
-            nn.ReLU(),
-            nn.Conv2d(384, 256, 3, padding=1, groups=2),
-            nn.ReLU(),
-            nn.MaxPool2d(3, stride=2),
-        ),
+        features=features,
         flatten=nn.Flatten(),
-        classifier=fc_head(256 * 6 * 6, num_classes),
+        classifier=fc_head(flat_features(features, input_size, "alexnet_paper"), num_classes),
     ))
 
 

@@ -68,15 +68,15 @@ def transition(in_channels, out_channels):
 
 class DenseNet(nn.Module):
     def __init__(self, growth_rate, block_config, num_init_features, num_classes, bn_size=4,
-                 compression=0.5, imagenet_stem=True):
+                 compression=0.5, imagenet_stem=True, in_channels=3):
         super().__init__()
         if imagenet_stem:
-            stem = [("conv0", nn.Conv2d(3, num_init_features, 7, stride=2, padding=3, bias=False)),
+            stem = [("conv0", nn.Conv2d(in_channels, num_init_features, 7, stride=2, padding=3, bias=False)),
                     ("norm0", nn.BatchNorm2d(num_init_features)),
                     ("relu0", nn.ReLU()),
                     ("pool0", nn.MaxPool2d(3, stride=2, padding=1))]
         else:
-            stem = [("conv0", nn.Conv2d(3, num_init_features, 3, padding=1, bias=False))]
+            stem = [("conv0", nn.Conv2d(in_channels, num_init_features, 3, padding=1, bias=False))]
         features = nn.Sequential(OrderedDict(stem))
         channels = num_init_features
         for i, count in enumerate(block_config):
@@ -102,16 +102,16 @@ class DenseNet(nn.Module):
 
 
 @register(input_shape=(3, 224, 224))
-def densenet121(num_classes=1000):
-    return DenseNet(32, (6, 12, 24, 16), 64, num_classes)
+def densenet121(num_classes=1000, in_channels=3):
+    return DenseNet(32, (6, 12, 24, 16), 64, num_classes, in_channels=in_channels)
 
 
 @register(input_shape=(3, 32, 32))
-def densenet_bc_100(num_classes=10):
+def densenet_bc_100(num_classes=10, in_channels=3):
     """DenseNet-BC (L=100, k=12) for CIFAR.
 
     >>> import minidl as md
     >>> sum(p.size for p in md.models.densenet_bc_100().parameters())
     769162
     """
-    return DenseNet(12, (16, 16, 16), 24, num_classes, imagenet_stem=False)
+    return DenseNet(12, (16, 16, 16), 24, num_classes, imagenet_stem=False, in_channels=in_channels)

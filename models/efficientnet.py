@@ -104,9 +104,9 @@ class MBConv(nn.Module):
         return x + self.stochastic_depth(out) if self.use_residual else out
 
 
-def efficientnet(settings, stem_channels, num_classes=1000, dropout=0.2, stochastic_depth=0.2):
+def efficientnet(settings, stem_channels, num_classes=1000, dropout=0.2, stochastic_depth=0.2, in_channels=3):
     total = sum(n for *_, n in settings)
-    layers = [conv_bn(3, stem_channels, 3, stride=2, activation=nn.SiLU)]
+    layers = [conv_bn(in_channels, stem_channels, 3, stride=2, activation=nn.SiLU)]
     channels, index = stem_channels, 0
     for t, k, s, c, n in settings:
         for stride in block_strides(n, s):
@@ -130,6 +130,6 @@ def efficientnet(settings, stem_channels, num_classes=1000, dropout=0.2, stochas
 
 
 @register(input_shape=(3, 224, 224))
-def efficientnet_b0(num_classes=1000):
+def efficientnet_b0(num_classes=1000, in_channels=3):
     settings, stem, _ = scaled_settings(0)
-    return efficientnet(settings, stem, num_classes)
+    return efficientnet(settings, stem, num_classes, in_channels=in_channels)

@@ -133,6 +133,6 @@ class FractalNet(nn.Module):
 
 
 @register(input_shape=(3, 32, 32))
-def fractalnet(num_classes=10, columns=3):
+def fractalnet(num_classes=10, columns=3, in_channels=3):
     """FractalNet for CIFAR: 5 blocks of ``columns`` columns, drop-path in training."""
-    return FractalNet(num_classes, columns)
+    return FractalNet(num_classes, columns, in_channels=in_channels)

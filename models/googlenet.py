@@ -103,13 +103,13 @@ class InceptionAux(nn.Module):
 
 
 class GoogLeNet(nn.Module):
-    def __init__(self, num_classes=1000, aux_logits=True):
+    def __init__(self, num_classes=1000, aux_logits=True, in_channels=3):
         super().__init__()
         self.aux_logits = aux_logits
         # Caffe's GoogLeNet LRN: size 5, alpha 1e-4 divided by the size (minidl's
         # LRN does not divide, so alpha = 2e-5), beta 0.75, k 1.
         self.stem = nn.Sequential(
-            conv_relu(3, 64, 7, stride=2, padding=3),
+            conv_relu(in_channels, 64, 7, stride=2, padding=3),
             nn.MaxPool2d(3, stride=2, ceil_mode=True),
             nn.LocalResponseNorm(5, alpha=2e-5, beta=0.75, k=1.0),
             conv_relu(64, 64, 1),
@@ -150,9 +150,9 @@ class GoogLeNet(nn.Module):
 
 
 @register(input_shape=(3, 224, 224))
-def googlenet(num_classes=1000, aux_logits=True):
+def googlenet(num_classes=1000, aux_logits=True, in_channels=3):
     """Inception v1; the auxiliary classifiers run in training when ``aux_logits``."""
-    return GoogLeNet(num_classes, aux_logits)
+    return GoogLeNet(num_classes, aux_logits, in_channels)
 
 
 def googlenet_loss(outputs, labels, aux_weight=AUX_LOSS_WEIGHT):

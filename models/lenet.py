@@ -20,40 +20,46 @@ paper's Euclidean RBF units.
 """
 
 from minidl import nn
+from minidl.models.input_size import flat_features
 from minidl.models.registry import register
 
 
 @register(input_shape=(1, 28, 28))
-def lenet5(num_classes=10, in_channels=1):
-    """LeNet-5 as in the lecture, for 28x28 input (MNIST, Fashion-MNIST).
+def lenet5(num_classes=10, in_channels=1, input_size=28):
+    """LeNet-5 as in the lecture, for 28x28 input (MNIST, Fashion-MNIST); the first fc
+    layer takes the 50 maps an ``input_size`` image leaves (7x7 at 28, 8x8 at 32).
 
     >>> import minidl as md
     >>> sum(p.size for p in md.models.lenet5().parameters())
     1256080
     """
-    return nn.Sequential(
+    features = [
         nn.Conv2d(in_channels, 20, 5, padding=2),
         nn.ReLU(),
         nn.MaxPool2d(2),
         nn.Conv2d(20, 50, 5, padding=2),
         nn.ReLU(),
         nn.MaxPool2d(2),
+    ]
+    return nn.Sequential(
+        *features,
         nn.Flatten(),
-        nn.Linear(50 * 7 * 7, 500),
+        nn.Linear(flat_features(features, input_size, "lenet5"), 500),
         nn.ReLU(),
         nn.Linear(500, num_classes),
     )
 
 
 @register(input_shape=(1, 32, 32))
-def lenet5_1998(num_classes=10, in_channels=1):
-    """LeNet-5 as in the 1998 paper, for 32x32 input (MNIST padded by 2).
+def lenet5_1998(num_classes=10, in_channels=1, input_size=32):
+    """LeNet-5 as in the 1998 paper, for 32x32 input (MNIST padded by 2); F6 takes
+    the C5 maps of an ``input_size`` image (1x1 at 32).
 
     >>> import minidl as md
     >>> sum(p.size for p in md.models.lenet5_1998().parameters())
     61706
     """
-    return nn.Sequential(
+    features = [
         nn.Conv2d(in_channels, 6, 5),
         nn.Tanh(),
         nn.AvgPool2d(2),
@@ -62,8 +68,11 @@ def lenet5_1998(num_classes=10, in_channels=1):
         nn.AvgPool2d(2),
         nn.Conv2d(16, 120, 5),
         nn.Tanh(),
+    ]
+    return nn.Sequential(
+        *features,
         nn.Flatten(),
-        nn.Linear(120, 84),
+        nn.Linear(flat_features(features, input_size, "lenet5_1998"), 84),
         nn.Tanh(),
         nn.Linear(84, num_classes),
     )

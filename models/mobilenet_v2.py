@@ -63,8 +63,8 @@ class InvertedResidual(nn.Module):
 
 
 @register(input_shape=(3, 224, 224))
-def mobilenet_v2(num_classes=1000):
-    layers = [conv_bn(3, 32, 3, stride=2)]
+def mobilenet_v2(num_classes=1000, in_channels=3):
+    layers = [conv_bn(in_channels, 32, 3, stride=2)]
     channels = 32
     for t, c, n, s in SETTINGS:
         for stride in block_strides(n, s):

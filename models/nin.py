@@ -43,10 +43,10 @@ def mlpconv(in_channels, channels, kernel_size, stride=1, padding=0):
 
 
 @register(input_shape=(3, 32, 32))
-def nin(num_classes=10):
+def nin(num_classes=10, in_channels=3):
     """NiN for CIFAR-10 (3x32x32)."""
     return nn.Sequential(OrderedDict(
-        block1=mlpconv(3, (192, 160, 96), 5, padding=2),
+        block1=mlpconv(in_channels, (192, 160, 96), 5, padding=2),
         pool1=nn.MaxPool2d(3, stride=2, ceil_mode=True),
         drop1=nn.Dropout(0.5),
         block2=mlpconv(96, (192, 192, 192), 5, padding=2),
@@ -59,7 +59,7 @@ def nin(num_classes=10):
 
 
 @register(input_shape=(3, 224, 224))
-def nin_imagenet(num_classes=1000):
+def nin_imagenet(num_classes=1000, in_channels=3):
     """NiN for ImageNet (3x224x224).
 
     >>> import minidl as md
@@ -67,7 +67,7 @@ def nin_imagenet(num_classes=1000):
     7595176
     """
     return nn.Sequential(OrderedDict(
-        block1=mlpconv(3, (96, 96, 96), 11, stride=4),
+        block1=mlpconv(in_channels, (96, 96, 96), 11, stride=4),
         pool1=nn.MaxPool2d(3, stride=2, ceil_mode=True),
         block2=mlpconv(96, (256, 256, 256), 5, padding=2),
         pool2=nn.MaxPool2d(3, stride=2, ceil_mode=True),

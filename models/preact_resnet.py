@@ -94,7 +94,7 @@ class PreActStages(nn.Module):
 
 
 class PreActResNet(PreActStages):
-    def __init__(self, depth=110, num_classes=10, bottleneck=None):
+    def __init__(self, depth=110, num_classes=10, bottleneck=None, in_channels=3):
         super().__init__()
         bottleneck = depth >= 164 if bottleneck is None else bottleneck
         block, layers_per_block = (PreActBottleneck, 9) if bottleneck else (PreActBlock, 6)
@@ -104,7 +104,7 @@ class PreActResNet(PreActStages):
                 f"{'bottleneck' if bottleneck else 'basic'} blocks, got {depth}"
             )
         n = (depth - 2) // layers_per_block
-        self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=False)
+        self.conv1 = nn.Conv2d(in_channels, 16, 3, padding=1, bias=False)
         channels = 16
         stages = []
         for index, planes in enumerate((16, 32, 64)):
@@ -117,6 +117,6 @@ class PreActResNet(PreActStages):
 
 
 @register(input_shape=(3, 32, 32))
-def preact_resnet(num_classes=10, depth=110, bottleneck=None):
+def preact_resnet(num_classes=10, depth=110, bottleneck=None, in_channels=3):
     """Pre-activation ResNet for CIFAR; depth 110 (basic) by default, 164 (bottleneck)."""
-    return PreActResNet(depth, num_classes, bottleneck)
+    return PreActResNet(depth, num_classes, bottleneck, in_channels)

@@ -1,6 +1,15 @@
 """The model registry: each architecture registers its builder under its name,
-with the input shape it was designed for (one image, no batch axis)."""
+with the input shape it was designed for (one image, no batch axis).
 
+Names are matched ignoring case; an unknown name gets difflib's close matches:
+
+>>> import minidl as md
+>>> md.models.resolve("ResNet20")
+'resnet20'
+"""
+
+import difflib
+import inspect
 import numbers
 
 _BUILDERS = {}
@@ -27,8 +36,8 @@ def list_models():
 
 
 def get(name, **kwargs):
-    """Build the model called ``name`` with the builder's keyword arguments."""
-    _check_known(name)
+    """Build the model called ``name`` (any case) with the builder's keyword arguments."""
+    name = resolve(name)
     for argument in ("num_classes", "in_channels"):
         if argument in kwargs:
             value = kwargs[argument]
@@ -39,6 +48,23 @@ def get(name, **kwargs):
     return _BUILDERS[name](**kwargs)
 
 
+def resolve(name):
+    """The registered name that ``name`` stands for, ignoring case."""
+    if name in _BUILDERS:
+        return name
+    folded = {key.lower(): key for key in _BUILDERS}
+    if str(name).lower() in folded:
+        return folded[str(name).lower()]
+    close = difflib.get_close_matches(str(name).lower(), list(folded), n=3, cutoff=0.75)
+    hint = f"; did you mean {' or '.join(folded[c] for c in close)}?" if close else ""
+    raise ValueError(f"unknown model {name!r}{hint} (`minidl models` lists all {len(_BUILDERS)})")
+
+
+def takes_input_size(name):
+    """Whether the model ``name`` has a fixed-size head, built for its ``input_size`` argument."""
+    return "input_size" in inspect.signature(_BUILDERS[resolve(name)]).parameters
+
+
 def input_shape(name):
     """The (C, H, W) input the model ``name`` was designed for, e.g. (3, 224, 224).
 
@@ -46,12 +72,7 @@ def input_shape(name):
     >>> md.models.input_shape("alexnet"), md.models.input_shape("resnet20")
     ((3, 227, 227), (3, 32, 32))
     """
-    _check_known(name)
+    name = resolve(name)
     if name not in _INPUT_SHAPES:
         raise ValueError(f"models.input_shape: {name!r} was registered without an input_shape")
     return _INPUT_SHAPES[name]
-
-
-def _check_known(name):
-    if name not in _BUILDERS:
-        raise ValueError(f"models.get: unknown model {name!r}; known models: {', '.join(list_models())}")

@@ -106,9 +106,9 @@ def make_stage(block, in_channels, planes, count, stride=1, groups=1, width_per_
 class ResNet(nn.Module):
     """The ImageNet ResNet: ``layers`` blocks per stage of ``block``."""
 
-    def __init__(self, block, layers, num_classes=1000, groups=1, width_per_group=64):
+    def __init__(self, block, layers, num_classes=1000, groups=1, width_per_group=64, in_channels=3):
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
+        self.conv1 = nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU()
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
@@ -129,25 +129,25 @@ class ResNet(nn.Module):
 
 
 @register(input_shape=(3, 224, 224))
-def resnet18(num_classes=1000):
-    return ResNet(BasicBlock, (2, 2, 2, 2), num_classes)
+def resnet18(num_classes=1000, in_channels=3):
+    return ResNet(BasicBlock, (2, 2, 2, 2), num_classes, in_channels=in_channels)
 
 
 @register(input_shape=(3, 224, 224))
-def resnet34(num_classes=1000):
-    return ResNet(BasicBlock, (3, 4, 6, 3), num_classes)
+def resnet34(num_classes=1000, in_channels=3):
+    return ResNet(BasicBlock, (3, 4, 6, 3), num_classes, in_channels=in_channels)
 
 
 @register(input_shape=(3, 224, 224))
-def resnet50(num_classes=1000):
-    return ResNet(Bottleneck, (3, 4, 6, 3), num_classes)
+def resnet50(num_classes=1000, in_channels=3):
+    return ResNet(Bottleneck, (3, 4, 6, 3), num_classes, in_channels=in_channels)
 
 
 @register(input_shape=(3, 224, 224))
-def resnet101(num_classes=1000):
-    return ResNet(Bottleneck, (3, 4, 23, 3), num_classes)
+def resnet101(num_classes=1000, in_channels=3):
+    return ResNet(Bottleneck, (3, 4, 23, 3), num_classes, in_channels=in_channels)
 
 
 @register(input_shape=(3, 224, 224))
-def resnet152(num_classes=1000):
-    return ResNet(Bottleneck, (3, 8, 36, 3), num_classes)
+def resnet152(num_classes=1000, in_channels=3):
+    return ResNet(Bottleneck, (3, 8, 36, 3), num_classes, in_channels=in_channels)

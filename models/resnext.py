@@ -25,16 +25,16 @@ from minidl.models.rules import kaiming_init_, stage_stride
 
 
 @register(input_shape=(3, 224, 224))
-def resnext50_32x4d(num_classes=1000):
-    return ResNet(Bottleneck, (3, 4, 6, 3), num_classes, groups=32, width_per_group=4)
+def resnext50_32x4d(num_classes=1000, in_channels=3):
+    return ResNet(Bottleneck, (3, 4, 6, 3), num_classes, groups=32, width_per_group=4, in_channels=in_channels)
 
 
 class CifarResNeXt(nn.Module):
     """3x3 stem, three stages of bottleneck blocks on 32, 16 and 8 pixel maps, GAP, fc."""
 
-    def __init__(self, blocks_per_stage=3, cardinality=8, width_per_group=64, num_classes=10):
+    def __init__(self, blocks_per_stage=3, cardinality=8, width_per_group=64, num_classes=10, in_channels=3):
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, 3, padding=1, bias=False)
+        self.conv1 = nn.Conv2d(in_channels, 64, 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         channels = 64
         for index, planes in enumerate((64, 128, 256)):
@@ -53,11 +53,11 @@ class CifarResNeXt(nn.Module):
 
 
 @register(input_shape=(3, 32, 32))
-def resnext29_8x64d(num_classes=10):
+def resnext29_8x64d(num_classes=10, in_channels=3):
     """ResNeXt-29 (8x64d) for CIFAR.
 
     >>> import minidl as md
     >>> sum(p.size for p in md.models.resnext29_8x64d().parameters())
     34426698
     """
-    return CifarResNeXt(3, 8, 64, num_classes)
+    return CifarResNeXt(3, 8, 64, num_classes, in_channels)

@@ -72,18 +72,19 @@ class SEBottleneck(Bottleneck):
 
 
 @register(input_shape=(3, 32, 32))
-def se_resnet(num_classes=10, depth=110):
+def se_resnet(num_classes=10, depth=110, in_channels=3):
     """SE-ResNet for CIFAR, depth 6n+2 (110 by default)."""
     n = blocks_for_depth(depth, "se_resnet")
-    return CifarResNet(n, num_classes, block=lambda cin, cout, stride, index: SEBasicBlock(cin, cout, stride))
+    return CifarResNet(n, num_classes, in_channels=in_channels,
+                       block=lambda cin, cout, stride, index: SEBasicBlock(cin, cout, stride))
 
 
 @register(input_shape=(3, 224, 224))
-def se_resnet50(num_classes=1000):
+def se_resnet50(num_classes=1000, in_channels=3):
     """SE-ResNet-50 for ImageNet.
 
     >>> import minidl as md
     >>> sum(p.size for p in md.models.se_resnet50().parameters())
     28088024
     """
-    return ResNet(SEBottleneck, (3, 4, 6, 3), num_classes)
+    return ResNet(SEBottleneck, (3, 4, 6, 3), num_classes, in_channels=in_channels)

@@ -47,10 +47,10 @@ def _pool():
     return nn.MaxPool2d(3, stride=2, ceil_mode=True)
 
 
-def squeezenet(version, num_classes=1000):
+def squeezenet(version, num_classes=1000, in_channels=3):
     if version == "1_0":
         features = nn.Sequential(
-            nn.Conv2d(3, 96, 7, stride=2), nn.ReLU(), _pool(),
+            nn.Conv2d(in_channels, 96, 7, stride=2), nn.ReLU(), _pool(),
             Fire(96, 16, 64, 64), Fire(128, 16, 64, 64), Fire(128, 32, 128, 128), _pool(),
             Fire(256, 32, 128, 128), Fire(256, 48, 192, 192), Fire(384, 48, 192, 192),
             Fire(384, 64, 256, 256), _pool(),
@@ -58,7 +58,7 @@ def squeezenet(version, num_classes=1000):
         )
     else:
         features = nn.Sequential(
-            nn.Conv2d(3, 64, 3, stride=2), nn.ReLU(), _pool(),
+            nn.Conv2d(in_channels, 64, 3, stride=2), nn.ReLU(), _pool(),
             Fire(64, 16, 64, 64), Fire(128, 16, 64, 64), _pool(),
             Fire(128, 32, 128, 128), Fire(256, 32, 128, 128), _pool(),
             Fire(256, 48, 192, 192), Fire(384, 48, 192, 192), Fire(384, 64, 256, 256),
@@ -75,16 +75,16 @@ def squeezenet(version, num_classes=1000):
 
 
 @register(input_shape=(3, 224, 224))
-def squeezenet1_0(num_classes=1000):
-    return squeezenet("1_0", num_classes)
+def squeezenet1_0(num_classes=1000, in_channels=3):
+    return squeezenet("1_0", num_classes, in_channels)
 
 
 @register(input_shape=(3, 224, 224))
-def squeezenet1_1(num_classes=1000):
+def squeezenet1_1(num_classes=1000, in_channels=3):
     """SqueezeNet 1.1.
 
     >>> import minidl as md
     >>> sum(p.size for p in md.models.squeezenet1_1().parameters())
     1235496
     """
-    return squeezenet("1_1", num_classes)
+    return squeezenet("1_1", num_classes, in_channels)

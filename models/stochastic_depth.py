@@ -49,7 +49,7 @@ class StochasticDepthBlock(BasicBlock):
 
 
 @register(input_shape=(3, 32, 32))
-def stochastic_depth_resnet(num_classes=10, depth=110, last_survival=0.5):
+def stochastic_depth_resnet(num_classes=10, depth=110, last_survival=0.5, in_channels=3):
     """ResNet-``depth`` for CIFAR with stochastic depth, survival 1 -> ``last_survival``."""
     n = blocks_for_depth(depth, "stochastic_depth_resnet")
     total = 3 * n
@@ -58,4 +58,4 @@ def stochastic_depth_resnet(num_classes=10, depth=110, last_survival=0.5):
         survival = 1.0 - (index + 1) / total * (1.0 - last_survival)
         return StochasticDepthBlock(in_channels, out_channels, stride, survival)
 
-    return CifarResNet(n, num_classes, block=block)
+    return CifarResNet(n, num_classes, in_channels=in_channels, block=block)

@@ -19,6 +19,7 @@ vgg16 has 138,357,544 parameters and vgg19 143,667,240.
 from collections import OrderedDict
 
 from minidl import nn
+from minidl.models.input_size import flat_features
 from minidl.models.registry import register
 
 # Output channels of each 3x3 conv; "M" is a 2x2 max pool.
@@ -46,12 +47,15 @@ def features(config, batch_norm=False, in_channels=3):
     return nn.Sequential(*layers)
 
 
-def vgg(config_name, num_classes=1000, batch_norm=False):
+def vgg(config_name, num_classes=1000, batch_norm=False, in_channels=3, input_size=224):
+    """VGG of ``config_name``; the first fc layer takes the 512 maps an ``input_size``
+    image leaves: 7x7 at 224, 1x1 at 32."""
+    stack = features(CONFIGS[config_name], batch_norm, in_channels)
     return nn.Sequential(OrderedDict(
-        features=features(CONFIGS[config_name], batch_norm),
+        features=stack,
         flatten=nn.Flatten(),
         classifier=nn.Sequential(
-            nn.Linear(512 * 7 * 7, 4096),
+            nn.Linear(flat_features(stack, input_size, config_name + ("_bn" if batch_norm else "")), 4096),
             nn.ReLU(),
             nn.Dropout(0.5),
             nn.Linear(4096, 4096),
@@ -63,40 +67,40 @@ def vgg(config_name, num_classes=1000, batch_norm=False):
 
 
 @register(input_shape=(3, 224, 224))
-def vgg11(num_classes=1000):
-    return vgg("vgg11", num_classes)
+def vgg11(num_classes=1000, in_channels=3, input_size=224):
+    return vgg("vgg11", num_classes, in_channels=in_channels, input_size=input_size)
 
 
 @register(input_shape=(3, 224, 224))
-def vgg11_bn(num_classes=1000):
-    return vgg("vgg11", num_classes, batch_norm=True)
+def vgg11_bn(num_classes=1000, in_channels=3, input_size=224):
+    return vgg("vgg11", num_classes, batch_norm=True, in_channels=in_channels, input_size=input_size)
 
 
 @register(input_shape=(3, 224, 224))
-def vgg13(num_classes=1000):
-    return vgg("vgg13", num_classes)
+def vgg13(num_classes=1000, in_channels=3, input_size=224):
+    return vgg("vgg13", num_classes, in_channels=in_channels, input_size=input_size)
 
 
 @register(input_shape=(3, 224, 224))
-def vgg13_bn(num_classes=1000):
-    return vgg("vgg13", num_classes, batch_norm=True)
+def vgg13_bn(num_classes=1000, in_channels=3, input_size=224):
+    return vgg("vgg13", num_classes, batch_norm=True, in_channels=in_channels, input_size=input_size)
 
 
 @register(input_shape=(3, 224, 224))
-def vgg16(num_classes=1000):
-    return vgg("vgg16", num_classes)
+def vgg16(num_classes=1000, in_channels=3, input_size=224):
+    return vgg("vgg16", num_classes, in_channels=in_channels, input_size=input_size)
 
 
 @register(input_shape=(3, 224, 224))
-def vgg16_bn(num_classes=1000):
-    return vgg("vgg16", num_classes, batch_norm=True)
+def vgg16_bn(num_classes=1000, in_channels=3, input_size=224):
+    return vgg("vgg16", num_classes, batch_norm=True, in_channels=in_channels, input_size=input_size)
 
 
 @register(input_shape=(3, 224, 224))
-def vgg19(num_classes=1000):
-    return vgg("vgg19", num_classes)
+def vgg19(num_classes=1000, in_channels=3, input_size=224):
+    return vgg("vgg19", num_classes, in_channels=in_channels, input_size=input_size)
 
 
 @register(input_shape=(3, 224, 224))
-def vgg19_bn(num_classes=1000):
-    return vgg("vgg19", num_classes, batch_norm=True)
+def vgg19_bn(num_classes=1000, in_channels=3, input_size=224):
+    return vgg("vgg19", num_classes, batch_norm=True, in_channels=in_channels, input_size=input_size)

@@ -24,13 +24,13 @@ from minidl.models.rules import block_strides, stage_stride
 
 
 class WideResNet(PreActStages):
-    def __init__(self, depth, widen_factor, num_classes=10, dropout=0.0):
+    def __init__(self, depth, widen_factor, num_classes=10, dropout=0.0, in_channels=3):
         super().__init__()
         if (depth - 4) % 6:
             raise ValueError(f"WideResNet: depth must be 6n + 4, got {depth}")
         n = (depth - 4) // 6
         widths = (16 * widen_factor, 32 * widen_factor, 64 * widen_factor)
-        self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=False)
+        self.conv1 = nn.Conv2d(in_channels, 16, 3, padding=1, bias=False)
         stages = []
         channels = 16
         for index, width in enumerate(widths):
@@ -41,23 +41,23 @@ class WideResNet(PreActStages):
 
 
 @register(input_shape=(3, 32, 32))
-def wrn_28_10(num_classes=10, dropout=0.0):
+def wrn_28_10(num_classes=10, dropout=0.0, in_channels=3):
     """WRN-28-10 for CIFAR: 36.5M parameters."""
-    return WideResNet(28, 10, num_classes, dropout)
+    return WideResNet(28, 10, num_classes, dropout, in_channels)
 
 
 @register(input_shape=(3, 32, 32))
-def wrn_16_8(num_classes=10, dropout=0.0):
+def wrn_16_8(num_classes=10, dropout=0.0, in_channels=3):
     """WRN-16-8 for CIFAR: 11.0M parameters."""
-    return WideResNet(16, 8, num_classes, dropout)
+    return WideResNet(16, 8, num_classes, dropout, in_channels)
 
 
 @register(input_shape=(3, 224, 224))
-def wide_resnet50_2(num_classes=1000):
+def wide_resnet50_2(num_classes=1000, in_channels=3):
     """torchvision's Wide ResNet-50-2 for ImageNet.
 
     >>> import minidl as md
     >>> sum(p.size for p in md.models.wide_resnet50_2().parameters())
     68883240
     """
-    return ResNet(Bottleneck, (3, 4, 6, 3), num_classes, width_per_group=128)
+    return ResNet(Bottleneck, (3, 4, 6, 3), num_classes, width_per_group=128, in_channels=in_channels)

@@ -21,30 +21,32 @@ from collections import OrderedDict
 
 from minidl import nn
 from minidl.models.alexnet import fc_head
+from minidl.models.input_size import flat_features
 from minidl.models.registry import register
 
 
 @register(input_shape=(3, 224, 224))
-def zfnet(num_classes=1000):
+def zfnet(num_classes=1000, in_channels=3, input_size=224):
     """ZFNet as the lecture gives it (512-1024-512 in conv3-5), for 224x224 input."""
+    features = nn.Sequential(
+        nn.Conv2d(in_channels, 96, 7, stride=2, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(3, stride=2, padding=1),
+        nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0),
+        nn.Conv2d(96, 256, 5, stride=2),
+        nn.ReLU(),
+        nn.MaxPool2d(3, stride=2, padding=1),
+        nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0),
+        nn.Conv2d(256, 512, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(512, 1024, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(1024, 512, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(3, stride=2),
+    )
     return nn.Sequential(OrderedDict(
-        features=nn.Sequential(
-            nn.Conv2d(3, 96, 7, stride=2, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(3, stride=2, padding=1),
-            nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0),
-            nn.Conv2d(96, 256, 5, stride=2),
-            nn.ReLU(),
-            nn.MaxPool2d(3, stride=2, padding=1),
-            nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0),
-            nn.Conv2d(256, 512, 3, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(512, 1024, 3, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(1024, 512, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(3, stride=2),
-        ),
+        features=features,
         flatten=nn.Flatten(),
-        classifier=fc_head(512 * 6 * 6, num_classes),
+        classifier=fc_head(flat_features(features, input_size, "zfnet"), num_classes),
     ))

@@ -135,7 +135,7 @@ def test_bench_rejects_bad_options(capsys, options, message):
 
 @pytest.mark.parametrize("model", ["lenet5", "resnet20"])
 def test_pytorch_twin_has_the_same_parameters(model):
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="compares with PyTorch, not installed: pip install -e '.[bench]'")
     ours = md.models.get(model)
     theirs = twins.torch_model(model)
     assert [p.shape for p in ours.parameters()] == [tuple(p.shape) for p in theirs.parameters()]

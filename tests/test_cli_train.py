@@ -107,12 +107,12 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_the_checkpoint(tmp_path, c
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["lenet6"], "unknown model 'lenet6'; known models: .*lenet5"),
+    (["lenet6"], "unknown model 'lenet6'; did you mean lenet5"),
     (["lenet5", "--dataset", "imagenet"],
      "unknown dataset 'imagenet'; known datasets: cifar10, cifar100, fashion-mnist, mnist"),
-    (["lenet5", "--augment", "crop,rotate"], "unknown augmentation rotate; known: crop, flip, jitter"),
+    (["lenet5", "--augmentations", "crop,rotate"], "unknown augmentation rotate; known: crop, flip, jitter, erase"),
     (["lenet5", "--epochs", "0"], "--epochs must be >= 1"),
-    (["resnet20", *SMALL], r"model 'resnet20' does not take fashion-mnist images of shape \(1, 28, 28\)"),
+    (["vgg11", *SMALL], "vgg11 cannot take fashion-mnist's 1x28x28 images: .*\n  pass --input-size 32"),
 ])
 def test_bad_names_and_numbers(tmp_path, capsys, argv, message):
     code, _, err = train(capsys, *argv, "--out", str(tmp_path / "run"))
@@ -138,5 +138,5 @@ def test_cuda_device(tmp_path, capsys):
         assert metrics(tmp_path / "run")["device"] == "cuda"
     else:
         assert code == 1
-        assert "needs CuPy and an NVIDIA GPU" in err and "pip install minidl[cuda12]" in err
+        assert "needs CuPy and an NVIDIA GPU" in err and "pip install -e '.[cuda12]'" in err
         assert not os.path.exists(tmp_path / "run")

@@ -103,3 +103,48 @@ def test_compose_applies_in_order():
     images = np.array([[[[0.0, 1.0]]]], np.float32)
     flip_then_normalize = T.Compose([T.RandomHorizontalFlip(1.0), T.Normalize([1.0], [1.0])])
     np.testing.assert_array_equal(flip_then_normalize(images, np.random.default_rng(0)), [[[[0.0, -1.0]]]])
+
+
+@pytest.mark.parametrize("size", [(7, 9), (2, 3), (5, 4), (11, 2)])
+def test_resize_matches_pytorch_bilinear(size):
+    torch = pytest.importorskip("torch", reason="compares with PyTorch, not installed: pip install -e '.[bench]'")
+    images = batch()
+    out = T.Resize(size)(images, None)
+    expected = torch.nn.functional.interpolate(torch.from_numpy(images), size=size, mode="bilinear",
+                                               align_corners=False).numpy()
+    assert out.shape == (6, 3) + size and out.dtype == np.float32
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_resize_to_the_same_size_is_a_copy_and_a_constant_stays_constant():
+    images = batch()
+    same = T.Resize((5, 4))(images, None)
+    np.testing.assert_array_equal(same, images)
+    assert same is not images
+    np.testing.assert_allclose(T.Resize(9)(np.full((1, 1, 4, 4), 0.3, np.float32), None), 0.3, rtol=1e-6)
+    with pytest.raises(ValueError, match="Resize: size must be a positive int"):
+        T.Resize((0, 3))
+
+
+def test_random_erasing_erases_one_rectangle_within_the_bounds():
+    images = np.ones((200, 1, 20, 20), np.float32)
+    erase = T.RandomErasing(p=0.5, scale=(0.02, 0.33), ratio=(0.3, 3.3), value=0.0)
+    out = erase(images, np.random.default_rng(0))
+    np.testing.assert_array_equal(images, 1.0)  # input untouched
+    erased = (out == 0).reshape(200, -1).sum(axis=1)
+    touched = erased > 0
+    assert 0.35 < touched.mean() < 0.65
+    assert (erased[touched] >= 0.02 * 400 * 0.5).all() and (erased[touched] <= 0.33 * 400 * 1.5).all()
+    for image in out[touched, 0] == 0:  # each erased region is one filled rectangle
+        rows, cols = np.flatnonzero(image.any(axis=1)), np.flatnonzero(image.any(axis=0))
+        assert image[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].all()
+    np.testing.assert_array_equal(erase(images, np.random.default_rng(0)), out)  # the batch's seed decides
+
+
+def test_random_erasing_with_p_0_is_identity_and_checks_arguments():
+    images = batch()
+    np.testing.assert_array_equal(T.RandomErasing(p=0.0)(images, np.random.default_rng(1)), images)
+    with pytest.raises(ValueError, match=r"RandomErasing: p must be in \[0, 1\]"):
+        T.RandomErasing(p=2)
+    with pytest.raises(ValueError, match="RandomErasing: scale"):
+        T.RandomErasing(scale=(0.5, 0.1))

@@ -47,7 +47,7 @@ def test_local_response_norm_gradcheck(case, seed, device):
 
 
 def test_local_response_norm_matches_pytorch_with_alpha_times_size():
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="compares with PyTorch, not installed: pip install -e '.[bench]'")
     values = mst.rng(0).uniform(-2, 2, (2, 7, 3, 3))
     ours = F.local_response_norm(md.tensor(values), size=5, alpha=1e-4, beta=0.75, k=2.0).numpy()
     theirs = torch.nn.functional.local_response_norm(torch.tensor(values), 5, alpha=5e-4, beta=0.75, k=2.0)

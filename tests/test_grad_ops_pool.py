@@ -86,7 +86,7 @@ def test_pool_gradcheck(name, case, seed, device):
 @given(case=mst.pool2d_cases(), seed=mst.seeds())
 @_with_corners
 def test_pool_matches_pytorch(name, case, seed):
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="compares with PyTorch, not installed: pip install -e '.[bench]'")
     values = _input(name, case, seed)
     upstream = mst.rng(seed + 1).uniform(-1, 1, case.out_shape)
     x = md.tensor(values, requires_grad=True)

@@ -297,7 +297,7 @@ def test_pool2d_cases_follow_pytorchs_rules(case):
 
 
 def test_pool2d_cases_output_sizes_match_pytorch():
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="compares with PyTorch, not installed: pip install -e '.[bench]'")
 
     @given(case=mst.pool2d_cases())
     def check(case):

@@ -23,7 +23,7 @@ def rates(opt, sched, epochs, metrics=None):
 
 
 def torch_rates(make, epochs, lr=1.0, groups=1, metrics=None):
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="compares with PyTorch, not installed: pip install -e '.[bench]'")
     params = [torch.zeros(1, requires_grad=True) for _ in range(groups)]
     opt = torch.optim.SGD([{"params": [p], "lr": lr * (i + 1)} for i, p in enumerate(params)], lr=lr)
     sched = make(torch.optim.lr_scheduler, opt)

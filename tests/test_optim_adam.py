@@ -46,7 +46,7 @@ def test_adam_weight_decay_is_l2_in_the_gradient_adamw_decays_the_weight():
     ("AdamW", dict(lr=0.01, weight_decay=0.05)), ("AdamW", dict(lr=0.02, eps=1e-6)),
 ])
 def test_matches_pytorch_over_twenty_steps(name, kwargs):
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="compares with PyTorch, not installed: pip install -e '.[bench]'")
     rng = np.random.default_rng(0)
     start = rng.standard_normal((4, 3))
     grads = rng.standard_normal((20, 4, 3))

@@ -55,7 +55,7 @@ CONFIGS = [
 
 @pytest.mark.parametrize("settings", CONFIGS, ids=lambda s: ",".join(f"{k}={v}" for k, v in s.items()))
 def test_matches_torch_sgd_step_for_step(settings):
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="compares with PyTorch, not installed: pip install -e '.[bench]'")
     rng = np.random.default_rng(0)
     shapes = [(3, 4), (4,), (2, 1, 3, 3)]
     start = [rng.normal(size=s) for s in shapes]

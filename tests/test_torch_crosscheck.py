@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 import minidl as md
 from minidl.testing import strategies as mst
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip("torch", reason="compares with PyTorch, not installed: pip install -e '.[bench]'")
 TF = torch.nn.functional
 F = md.functional
 

@@ -1,50 +1,36 @@
 """From the names and numbers of a command line to the objects of a training run.
 
-    --augment crop,flip,jitter   RandomCrop (padding 2 on 28x28 images, 4 on 32x32), RandomHorizontalFlip,
+    --augment crop,flip,jitter,erase
+                                 RandomCrop (padding 2 on 28x28 images, 4 on 32x32), RandomHorizontalFlip,
                                  ColorJitter(0.3, 0.3, 0.3); then, always, Normalize with the
-                                 dataset's per-channel mean and std
+                                 dataset's per-channel mean and std; then RandomErasing(p=0.5)
     --optimizer sgd|adam|adamw   SGD(lr, momentum, weight_decay) | Adam(lr, weight_decay) | AdamW(...)
     --schedule none|step|multistep|cosine|plateau
         step:      StepLR, x0.1 every max(1, epochs // 3) epochs
         multistep: MultiStepLR, x0.1 at 50% and 75% of the epochs
         cosine:    CosineAnnealingLR to 0 at the last epoch, after --warmup epochs of warm-up
+        cosine-step: the same curve stepped after every batch: the warm-up rises and the
+                   cosine falls step by step (T_max and warm-up counted in steps)
         plateau:   ReduceLROnPlateau on the test loss, x0.1 after 2 epochs without improvement
 
 >>> parse_augment("flip,crop")
 ('crop', 'flip')
 """
 
-import numpy as np
-
 from minidl import models, optim
-from minidl.autograd import no_grad
 from minidl.data import transforms
 from minidl.optim import lr_scheduler
-from minidl.tensor import tensor
 
-AUGMENTATIONS = ("crop", "flip", "jitter")
+AUGMENTATIONS = ("crop", "flip", "jitter", "erase")
 OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("none", "step", "multistep", "cosine", "plateau")
+SCHEDULES = ("none", "step", "multistep", "cosine", "cosine-step", "plateau")
+PER_STEP_SCHEDULES = ("cosine-step",)
 
 
 def build_model(name, dataset):
-    """Model ``name`` with one output per class of ``dataset`` (a DatasetSpec)."""
-    return models.get(name, num_classes=dataset.num_classes)
-
-
-def check_model_fits(model, name, dataset_name, image_shape, device):
-    """Run one blank image through the model, so a model that cannot take these images fails now."""
-    was_training = model.training
-    model.eval()
-    try:
-        with no_grad():
-            model(tensor(np.zeros((1,) + tuple(image_shape), np.float32), device=device))
-    except (ValueError, TypeError) as error:
-        raise ValueError(
-            f"model {name!r} does not take {dataset_name} images of shape {tuple(image_shape)}: {error}"
-        ) from error
-    finally:
-        model.train(was_training)
+    """Model ``name`` with one input channel per image channel and one output per class of
+    ``dataset`` (a DatasetSpec)."""
+    return models.get(name, num_classes=dataset.num_classes, in_channels=dataset.image_shape[0])
 
 
 def parse_augment(text):
@@ -66,6 +52,8 @@ def train_transform(dataset, image_shape, augment):
     if "jitter" in augment:
         steps.append(transforms.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3))
     steps.append(test_transform(dataset))
+    if "erase" in augment:
+        steps.append(transforms.RandomErasing(p=0.5))
     return transforms.Compose(steps)
 
 
@@ -83,10 +71,11 @@ def build_optimizer(name, params, lr, momentum=0.0, weight_decay=0.0):
     raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")
 
 
-def build_schedule(name, optimizer, epochs, warmup=0):
-    """The learning-rate schedule called ``name`` (None for "none"), stepped once per epoch."""
-    if warmup and name != "cosine":
-        raise ValueError(f"--warmup works with --schedule cosine, not {name!r}")
+def build_schedule(name, optimizer, epochs, warmup=0, steps_per_epoch=1):
+    """The learning-rate schedule called ``name`` (None for "none"), stepped once per epoch,
+    or once per step for PER_STEP_SCHEDULES."""
+    if warmup and name not in ("cosine", "cosine-step"):
+        raise ValueError(f"--warmup works with --schedule cosine or cosine-step, not {name!r}")
     if name == "none":
         return None
     if name == "step":
@@ -96,6 +85,9 @@ def build_schedule(name, optimizer, epochs, warmup=0):
         return lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
     if name == "cosine":
         return lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(epochs, warmup + 1), warmup=warmup)
+    if name == "cosine-step":
+        return lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch,
+                                              warmup=warmup * steps_per_epoch)
     if name == "plateau":
         return lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.1, patience=2)
     raise ValueError(f"unknown schedule {name!r}; known: {', '.join(SCHEDULES)}")

@@ -29,6 +29,7 @@ def run(args):
 
 
 def evaluate(args):
+    from minidl.commands import model_input
     from minidl.data import DataLoader, load_dataset, spec
     from minidl.commands import builders
     from minidl.training import load_checkpoint
@@ -43,12 +44,13 @@ def evaluate(args):
     run_info = state.get("run") or {}
     dataset_name = args.dataset or run_info.get("dataset") or "fashion-mnist"
     dataset = spec(dataset_name)
-    model = builders.build_model(args.model, dataset).to(args.device)
+    input_size = (run_info.get("config") or {}).get("input_size")
+    chosen, model = model_input.build_checked(args.model, dataset, input_size, args.device)
     load_model_state(model, state, args.checkpoint, args.model)
     test_set = load_dataset(dataset_name, "test", args.data_dir, args.download, not args.no_progress)
     test_set = test_set.head(args.limit_test)
-    builders.check_model_fits(model, args.model, dataset_name, test_set.image_shape, args.device)
-    loader = DataLoader(test_set, args.batch_size, transform=builders.test_transform(dataset))
+    loader = DataLoader(test_set, args.batch_size,
+                        transform=model_input.with_resize(chosen, builders.test_transform(dataset)))
     loss, accuracy = evaluate_model(model, loader, args.device, progress=not args.no_progress)
     print(f"{args.model} from {args.checkpoint} (epoch {state.get('epoch')}) on the {dataset_name} test set "
           f"({len(test_set)} images): loss {loss:.4f}, accuracy {accuracy:.2%}")

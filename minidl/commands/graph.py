@@ -29,14 +29,14 @@ def run(args):
         print(f"minidl graph: {message}", file=sys.stderr)
         return 2
 
-    if args.model not in models.list_models():
-        return fail(f"unknown model {args.model!r}; `minidl models` lists them")
     try:
-        shape = parse_shape(args.input) if args.input else models.input_shape(args.model)
+        name = models.resolve(args.model)
+        shape = parse_shape(args.input) if args.input else models.input_shape(name)
         if len(shape) != 3:
             return fail(f"--input is one image's CxHxW, got {args.input!r}")
         md.manual_seed(0)
-        model = models.get(args.model, num_classes=args.num_classes, in_channels=shape[0])
+        size = {"input_size": tuple(shape[1:])} if models.takes_input_size(name) else {}
+        model = models.get(name, num_classes=args.num_classes, in_channels=shape[0], **size)
         model.train()
         x = md.tensor(np.random.default_rng(0).normal(size=(1, *shape)).astype(np.float32))
         loss = md.functional.cross_entropy(model(x), np.zeros(1, dtype=np.int64))
@@ -44,6 +44,6 @@ def run(args):
     except (ValueError, ImportError, RuntimeError) as error:
         return fail(str(error))
     ops = sum(1 for line in graph.body if "shape=box" in line)
-    print(f"wrote {args.out}: the training graph of {args.model} on a 1x{'x'.join(map(str, shape))} input, "
+    print(f"wrote {args.out}: the training graph of {name} on a 1x{'x'.join(map(str, shape))} input, "
           f"{ops} ops")
     return 0

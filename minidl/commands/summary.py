@@ -19,13 +19,11 @@ def run(args):
     from minidl import models
     from minidl.summary import parse_shape, summary
 
-    if args.model not in models.list_models():
-        print(f"minidl summary: unknown model {args.model!r}; `minidl models` lists them", file=sys.stderr)
-        return 2
     kwargs = {} if args.num_classes is None else {"num_classes": args.num_classes}
     try:
-        shape = parse_shape(args.input) if args.input else models.input_shape(args.model)
-        print(summary(models.get(args.model, **kwargs), shape, name=args.model))
+        name = models.resolve(args.model)
+        shape = parse_shape(args.input) if args.input else models.input_shape(name)
+        print(summary(models.get(name, **kwargs), shape, name=name))
     except ValueError as error:
         print(f"minidl summary: {error}", file=sys.stderr)
         return 2

@@ -13,6 +13,10 @@ global batch, each rank computes on its shard of it, gradients are averaged
 over the global batch, so the run computes what one process computes (batch
 norm aside: per-rank statistics). Rank 0 alone prints and writes the files.
 
+Any model takes any dataset: ``minidl.commands.model_input`` builds it for the
+dataset's channels, classes and image size (or ``--input-size``), and checks it
+against the images before any data is read.
+
 Why a schedule by default: with a constant rate the last iterate's test
 accuracy swings by two points from seed to seed (PyTorch, same recipe, seeds
 0-3: 89.5, 89.5, 87.4, 87.7%); dropping the rate for the last epoch settles it
@@ -23,15 +27,17 @@ import os
 import sys
 import time
 
-from minidl.commands import builders
+from minidl.commands import builders, model_input, train_options
 
 # The options that decide a run's numbers: a resumed run must use the same ones.
 RUN_OPTIONS = ("model", "dataset", "batch_size", "lr", "momentum", "weight_decay", "optimizer", "schedule",
-               "warmup", "augment", "seed", "limit_train", "limit_test")
+               "warmup", "augment", "seed", "limit_train", "limit_test", "input_size", "label_smoothing")
+# Options added after checkpoints were first written, with the value those runs had.
+LATER_OPTIONS = {"input_size": None, "label_smoothing": 0.0}
 
 
 def add_arguments(parser):
-    parser.add_argument("model", help="a registered model name (see `minidl models`), e.g. lenet5")
+    parser.add_argument("model", help="a registered model name (see `minidl models`), e.g. lenet5; any case")
     parser.add_argument("--dataset", default="fashion-mnist",
                         help="fashion-mnist (default), mnist, cifar10 or cifar100")
     parser.add_argument("--epochs", type=int, default=2, help="epochs to train (default 2)")
@@ -41,17 +47,25 @@ def add_arguments(parser):
     parser.add_argument("--weight-decay", type=float, default=5e-4, help="weight decay (default 5e-4)")
     parser.add_argument("--optimizer", default="sgd", choices=builders.OPTIMIZERS, help="default sgd")
     parser.add_argument("--schedule", default="step", choices=builders.SCHEDULES,
-                        help="learning-rate schedule, stepped each epoch (default step: x0.1 every "
-                             "max(1, epochs // 3) epochs)")
-    parser.add_argument("--warmup", type=int, default=0, help="warm-up epochs of --schedule cosine")
-    parser.add_argument("--augment", nargs="?", const="crop,flip", default="none", metavar="LIST",
-                        help="comma-separated augmentations from crop, flip, jitter "
-                             "(--augment alone: crop,flip; default none)")
+                        help="learning-rate schedule, stepped each epoch (cosine-step: each batch) "
+                             "(default step: x0.1 every max(1, epochs // 3) epochs)")
+    parser.add_argument("--warmup", type=int, default=0,
+                        help="warm-up epochs of --schedule cosine or cosine-step (fewer than --epochs)")
+    parser.add_argument("--label-smoothing", type=float, default=0.0, metavar="E",
+                        help="aim at 1 - E on the label and E / classes on every class (default 0)")
+    augment = parser.add_mutually_exclusive_group()
+    augment.add_argument("--augment", action="store_true", help="augment with random crops and flips")
+    augment.add_argument("--augmentations", metavar="LIST",
+                         help="comma-separated augmentations from " + ", ".join(builders.AUGMENTATIONS))
+    parser.add_argument("--input-size", metavar="H[xW]", type=model_input.parse_input_size,
+                        help="resize the images to H x W in the loader (bilinear); a model with a "
+                             "fixed-size head is built for that size")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="default cpu")
     parser.add_argument("--seed", type=int, default=0, help="seed of initialisation and data order (default 0)")
     parser.add_argument("--out", metavar="DIR", help="output directory (default runs/MODEL-DATASET)")
-    parser.add_argument("--resume", nargs="?", const=True, default=None, metavar="CHECKPOINT",
-                        help="continue from DIR/last.npz (or from CHECKPOINT)")
+    resume = parser.add_mutually_exclusive_group()
+    resume.add_argument("--resume", action="store_true", help="continue from DIR/last.npz")
+    resume.add_argument("--resume-from", metavar="CHECKPOINT", help="continue from CHECKPOINT")
     parser.add_argument("--force", action="store_true", help="start afresh even if DIR holds a run")
     parser.add_argument("--data-dir", metavar="DIR",
                         help="look here first for the dataset (then $MINIDL_DATA, ~/.cache/minidl, "
@@ -82,17 +96,24 @@ def run(args):
         raise
 
 
-def _config(args):
-    config = {key: getattr(args, key) for key in RUN_OPTIONS}
-    config["augment"] = ",".join(builders.parse_augment(args.augment)) or "none"
+def _config(args, model):
+    config = {key: getattr(args, key) for key in RUN_OPTIONS if key not in ("model", "augment", "input_size")}
+    config["model"] = model
+    config["augment"] = ",".join(builders.parse_augment(train_options.augment_text(args))) or "none"
+    config["input_size"] = None if args.input_size is None else list(args.input_size)
     return config
+
+
+def _shown(value):
+    return "not given" if value is None else repr(value)
 
 
 def _check_resumable(state, config, path):
     saved = state.get("run", {}).get("config", {})
     differences = [
-        f"--{key.replace('_', '-')}: checkpoint {saved.get(key)!r}, now {config[key]!r}"
-        for key in RUN_OPTIONS if saved.get(key) != config[key]
+        f"--{key.replace('_', '-')}: checkpoint {_shown(saved.get(key, LATER_OPTIONS.get(key)))}, "
+        f"now {_shown(config[key])}"
+        for key in RUN_OPTIONS if saved.get(key, LATER_OPTIONS.get(key)) != config[key]
     ]
     if differences:
         raise ValueError(
@@ -103,6 +124,7 @@ def _check_resumable(state, config, path):
 
 def train(args):
     import minidl as md
+    from minidl import models
     from minidl.data import DataLoader, DistributedLoader, load_dataset, spec
     from minidl.nn.parallel import DistributedDataParallel
     from minidl import distributed
@@ -113,20 +135,21 @@ def train(args):
     lead = distributed.get_rank() == 0  # the rank that prints and writes
     say = print if lead else _silent
     dataset = spec(args.dataset)
-    for name in ("epochs", "batch_size", "limit_train", "limit_test"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    config = _config(args)
+    train_options.check(args)
+    augment = builders.parse_augment(train_options.augment_text(args))
+    name = models.resolve(args.model)
+    config = _config(args, name)
     md.manual_seed(args.seed)
-    model = builders.build_model(args.model, dataset).to(args.device)
+    chosen, model = model_input.build_checked(name, dataset, args.input_size, args.device)
+    criterion = _criterion(name, args.label_smoothing)
 
-    out = args.out or os.path.join("runs", f"{args.model}-{args.dataset}")
+    out = args.out or os.path.join("runs", f"{name}-{args.dataset}")
     last = os.path.join(out, "last.npz")
     state = None
-    if args.resume:
-        path = last if args.resume is True else args.resume
+    if args.resume or args.resume_from:
+        path = args.resume_from or last
         state = load_checkpoint(path, require=Trainer.STATE_KEYS)
-        load_model_state(model, state, path, args.model)  # before any data is loaded: a mismatch costs nothing
+        load_model_state(model, state, path, name)  # before any data is loaded: a mismatch costs nothing
         _check_resumable(state, config, path)
     elif os.path.exists(last) and not args.force:
         raise ValueError(f"{out} already holds a run ({last}); continue it with --resume, "
@@ -136,34 +159,35 @@ def train(args):
     train_set = load_dataset(args.dataset, "train", args.data_dir, args.download, show)
     test_set = load_dataset(args.dataset, "test", args.data_dir, args.download, show)
     train_set, test_set = train_set.head(args.limit_train), test_set.head(args.limit_test)
-    builders.check_model_fits(model, args.model, args.dataset, train_set.image_shape, args.device)
 
-    augment = builders.parse_augment(args.augment)
     Loader = DataLoader
     if args.distributed:
         Loader = DistributedLoader
         _check_shards(args.batch_size, len(train_set), len(test_set))
         model = DistributedDataParallel(model)
     train_loader = Loader(train_set, args.batch_size, shuffle=True, seed=args.seed,
-                          transform=builders.train_transform(dataset, train_set.image_shape, augment))
-    test_loader = Loader(test_set, args.batch_size, transform=builders.test_transform(dataset))
+                          transform=model_input.with_resize(
+                              chosen, builders.train_transform(dataset, chosen.image_shape, augment)))
+    test_loader = Loader(test_set, args.batch_size,
+                         transform=model_input.with_resize(chosen, builders.test_transform(dataset)))
     optimizer = builders.build_optimizer(args.optimizer, model.parameters(), args.lr, args.momentum,
                                          args.weight_decay)
-    schedule = builders.build_schedule(args.schedule, optimizer, args.epochs, args.warmup)
-    run_info = {"model": args.model, "dataset": args.dataset, "device": args.device, "config": config}
+    schedule = builders.build_schedule(args.schedule, optimizer, args.epochs, args.warmup, len(train_loader))
+    run_info = {"model": name, "dataset": args.dataset, "device": args.device, "config": config}
     if args.distributed:
         run_info["world_size"] = distributed.get_world_size()
     trainer = Trainer(model, optimizer, train_loader, test_loader, schedule, args.device, out if lead else None,
-                      run_info, progress=show, verbose=lead)
+                      run_info, progress=show, verbose=lead, criterion=criterion,
+                      schedule_per_step=args.schedule in builders.PER_STEP_SCHEDULES)
     if state is not None:
         trainer.load_progress(state)  # the model's weights are in already
-        say(f"resuming {last if args.resume is True else args.resume}: "
-            f"epoch {trainer.epoch + 1}, step {trainer.step} of {len(train_loader)}")
+        say(f"resuming {path}: epoch {trainer.epoch + 1}, step {trainer.step} of {len(train_loader)}")
 
     params = sum(p.size for p in model.parameters())
     ranks = f" on {distributed.get_world_size()} ranks" if args.distributed else ""
-    say(f"{args.model} ({params:,} parameters) on {args.dataset}: {len(train_set)} training and "
-        f"{len(test_set)} test images of shape {train_set.image_shape}, {args.device}; "
+    resized = "" if chosen.resize is None else f" resized to {'x'.join(map(str, chosen.resize))}"
+    say(f"{name} ({params:,} parameters) on {args.dataset}: {len(train_set)} training and "
+        f"{len(test_set)} test images of shape {train_set.image_shape}{resized}, {args.device}; "
         f"{args.optimizer} lr {args.lr}, {args.epochs} epoch(s) of {len(train_loader)} batches of "
         f"{args.batch_size}{ranks}; writing to {out}")
     if trainer.epoch >= args.epochs:
@@ -238,3 +262,17 @@ def _abort_if_alone(error):
 
         traceback.print_exc()
         distributed.abort(1)
+
+
+def _criterion(name, label_smoothing):
+    """The training loss: cross-entropy (label-smoothed if asked), plus GoogLeNet's auxiliary heads."""
+    from minidl import functional as F
+    from minidl.models import googlenet_loss
+
+    if name == "googlenet":
+        if label_smoothing:
+            raise ValueError("--label-smoothing is not available for googlenet (its loss adds the auxiliary heads)")
+        return googlenet_loss
+    if not label_smoothing:
+        return None
+    return lambda logits, labels: F.cross_entropy(logits, labels, label_smoothing=label_smoothing)

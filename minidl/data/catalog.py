@@ -68,6 +68,7 @@ class DatasetSpec:
     std: tuple
     layouts: tuple
     source: Source
+    image_shape: tuple  # (C, H, W) of every image
 
 
 def _read_idx_pair(paths, num_classes, name):
@@ -100,7 +101,7 @@ def _idx_spec(name, title, mean, std, mirrors, md5s):
     files = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
     layout = Layout("", files[:2], files[2:], _read_idx_pair, optional_gz=True)
     source = Source(tuple(mirrors), tuple((f + ".gz", md5) for f, md5 in zip(files, md5s)))
-    return DatasetSpec(name, title, 10, mean, std, (layout,), source)
+    return DatasetSpec(name, title, 10, mean, std, (layout,), source, (1, 28, 28))
 
 
 _TORONTO = ("https://www.cs.toronto.edu/~kriz/",)
@@ -130,6 +131,7 @@ _SPECS = {
                        ("test_batch.bin",), _cifar_reader(lambda path: read_binary_batch(path, 1))),
             ),
             Source(_TORONTO, (("cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a"),), unpack=True),
+            (3, 32, 32),
         ),
         DatasetSpec(
             "cifar100", "CIFAR-100 (fine labels)", 100, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762),
@@ -140,6 +142,7 @@ _SPECS = {
                        _cifar_reader(lambda path: read_binary_batch(path, 2))),
             ),
             Source(_TORONTO, (("cifar-100-python.tar.gz", "eb9058c3a382ffc7106e4002c42a8d85"),), unpack=True),
+            (3, 32, 32),
         ),
     )
 }

@@ -189,3 +189,89 @@ class ColorJitter:
 
     def __repr__(self):
         return f"ColorJitter(brightness={self.brightness}, contrast={self.contrast}, saturation={self.saturation})"
+
+
+def _bilinear_taps(size_in, size_out):
+    """Source indices and weights of bilinear resampling with pixel centres aligned
+    (PyTorch's align_corners=False): output i samples input (i + 0.5) * in / out - 0.5."""
+    source = np.maximum((np.arange(size_out) + 0.5) * (size_in / size_out) - 0.5, 0.0)
+    low = np.minimum(np.floor(source).astype(np.intp), size_in - 1)
+    high = np.minimum(low + 1, size_in - 1)
+    weight = (source - low).astype(np.float32)
+    return low, high, weight
+
+
+class Resize:
+    """Every image resampled to ``size`` (an int or (height, width)) by bilinear interpolation.
+
+    Pixel centres are aligned as in PyTorch's ``interpolate(mode="bilinear",
+    align_corners=False)`` without antialiasing; a batch already of that size is
+    returned as a copy.
+
+    >>> Resize((1, 4))(np.array([[[[0.0, 1.0]]]], np.float32), None)
+    array([[[[0.  , 0.25, 0.75, 1.  ]]]], dtype=float32)
+    """
+
+    def __init__(self, size):
+        self.size = (size, size) if isinstance(size, int) else tuple(size)
+        if len(self.size) != 2 or min(self.size) < 1:
+            raise ValueError(f"Resize: size must be a positive int or (height, width), got {size}")
+
+    def __call__(self, images, rng):
+        _check_batch(images, "Resize")
+        (h, w), (oh, ow) = images.shape[2:], self.size
+        out = images
+        if oh != h:
+            low, high, t = _bilinear_taps(h, oh)
+            t = t.reshape(1, 1, -1, 1)
+            out = out[:, :, low] * (1 - t) + out[:, :, high] * t
+        if ow != w:
+            low, high, t = _bilinear_taps(w, ow)
+            out = out[..., low] * (1 - t) + out[..., high] * t
+        return out.astype(images.dtype, copy=False) if out is not images else images.copy()
+
+    def __repr__(self):
+        return f"Resize(size={self.size})"
+
+
+class RandomErasing:
+    """Random erasing (Zhong et al., 2017): with probability ``p`` each image has one
+    rectangle set to ``value``; its area is a uniform fraction ``scale`` of the image
+    and its aspect ratio h/w log-uniform in ``ratio``, placed uniformly where it fits
+    (torchvision's defaults; a draw that does not fit leaves the image as it is).
+
+    Put it after Normalize, so ``value`` 0 is the dataset's mean.
+
+    >>> out = RandomErasing(p=1.0, scale=(0.25, 0.25), ratio=(1.0, 1.0))(
+    ...     np.ones((1, 1, 4, 4), np.float32), np.random.default_rng(0))
+    >>> int((out == 0).sum())
+    4
+    """
+
+    def __init__(self, p=0.5, scale=(0.02, 0.33), ratio=(0.3, 3.3), value=0.0):
+        if not 0 <= p <= 1:
+            raise ValueError(f"RandomErasing: p must be in [0, 1], got {p}")
+        if not 0 < scale[0] <= scale[1] <= 1:
+            raise ValueError(f"RandomErasing: scale must satisfy 0 < low <= high <= 1, got {scale}")
+        if not 0 < ratio[0] <= ratio[1]:
+            raise ValueError(f"RandomErasing: ratio must satisfy 0 < low <= high, got {ratio}")
+        self.p, self.scale, self.ratio, self.value = p, tuple(scale), tuple(ratio), value
+
+    def __call__(self, images, rng):
+        _check_batch(images, "RandomErasing")
+        n, _, h, w = images.shape
+        out = images.copy()
+        erase = rng.random(n) < self.p
+        area = rng.uniform(*self.scale, size=n) * h * w
+        aspect = np.exp(rng.uniform(np.log(self.ratio[0]), np.log(self.ratio[1]), size=n))
+        eh = np.round(np.sqrt(area * aspect)).astype(np.intp)
+        ew = np.round(np.sqrt(area / aspect)).astype(np.intp)
+        top_draw, left_draw = rng.random(n), rng.random(n)
+        for i in np.flatnonzero(erase & (eh >= 1) & (ew >= 1) & (eh <= h) & (ew <= w)):
+            top = int(top_draw[i] * (h - eh[i] + 1))
+            left = int(left_draw[i] * (w - ew[i] + 1))
+            out[i, :, top:top + eh[i], left:left + ew[i]] = self.value
+        return out
+
+    def __repr__(self):
+        return f"RandomErasing(p={self.p}, scale={self.scale}, ratio={self.ratio}, value={self.value})"

@@ -62,16 +62,27 @@ class CrossEntropy(Function):
         return kernels_for(log_prob).softmax_cross_entropy_backward(log_prob, self.labels, gloss)
 
 
-def cross_entropy(logits, labels, reduction="mean"):
+def cross_entropy(logits, labels, reduction="mean", label_smoothing=0.0):
     """Softmax cross-entropy of (N, K) logits against int labels (N,) in [0, K).
 
     ``reduction``: "mean" (default, over the batch), "sum" or "none" (per row).
+    ``label_smoothing`` e in [0, 1) aims at (1 - e) on the label and e / K on
+    every class (Szegedy et al. 2016; PyTorch's definition):
+
+        loss = (1 - e) * (-log p[label]) + e * mean_k(-log p[k])
+
+    >>> import numpy as np, minidl as md
+    >>> logits = md.tensor(np.log(np.array([[0.5, 0.25, 0.25]])))
+    >>> round(md.functional.cross_entropy(logits, np.array([0]), label_smoothing=0.3).item(), 6)
+    0.831777
     """
     logits = as_tensor(logits)
     arguments.kernel_floating(logits, "cross_entropy", "logits")
     arguments.ndim(logits, 2, "cross_entropy", "logits", "(batch, classes)")
     if reduction not in REDUCTIONS:
         raise ValueError(f"cross_entropy: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1), got {label_smoothing!r}")
     labels = labels.data if isinstance(labels, Tensor) else labels
     xp = get_array_module(logits.data)
     if get_array_module(labels) is not xp and not isinstance(labels, (list, tuple)):
@@ -94,4 +105,12 @@ def cross_entropy(logits, labels, reduction="mean"):
             f"got values from {int(labels.min())} to {int(labels.max())}"
         )
     # A copy: labels the caller changes before backward must not change the gradient.
-    return CrossEntropy(labels.astype(np.int64), reduction)(logits)
+    loss = CrossEntropy(labels.astype(np.int64), "none" if label_smoothing else reduction)(logits)
+    if label_smoothing:
+        from minidl.functional.activation import log_softmax
+
+        uniform = -log_softmax(logits, axis=1).mean(axis=1)
+        loss = loss * (1.0 - label_smoothing) + uniform * label_smoothing
+        if reduction != "none":
+            loss = loss.mean() if reduction == "mean" else loss.sum()
+    return loss

@@ -20,9 +20,15 @@ Stopping early keeps saved work:
 - Ctrl-C finishes the current step, saves ``last.npz`` with the position inside
   the epoch (the step and the epoch's running sums), and raises
   TrainingInterrupted; resuming starts at the next step.
-- A loss that is not finite raises TrainingDiverged naming the epoch and the
-  step, before the weights are touched and without writing any file, so the
-  last good checkpoint stays.
+- A loss that is not finite, or above DIVERGED_FACTOR times the run's first
+  loss, raises TrainingDiverged naming the epoch and the step, before the
+  weights are touched and without writing any file, so the last good
+  checkpoint stays.
+
+The training loss of every step is kept (``step_losses``, in the checkpoint
+too) for the per-step curve of ``curves.png``. A schedule made with
+``schedule_per_step=True`` is stepped after every training step instead of
+every epoch (a warm-up and cosine decay by step).
 """
 
 import math
@@ -44,8 +50,13 @@ from minidl.training.metrics import write_metrics
 from minidl.training.ranks import agreed, reduced_sums, step_totals
 
 
+# A loss this many times the first one means the run has blown up: the rate is too high.
+DIVERGED_FACTOR = 1e4
+
+
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the message names the epoch and step."""
+    """The loss became NaN, infinite or DIVERGED_FACTOR times its first value; the message
+    names the epoch and step."""
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -92,7 +103,11 @@ def _fresh_sums():
 
 class Trainer:
     """Trainer(model, optimizer, train_loader, test_loader, scheduler=None, device="cpu",
-    out_dir=None, run=None, progress=True, verbose=True).
+    out_dir=None, run=None, progress=True, verbose=True, criterion=None, schedule_per_step=False).
+
+    ``criterion(outputs, labels)`` is the training loss (default
+    F.cross_entropy); outputs with a ``logits`` field (GoogLeNet's auxiliary
+    heads) are scored on those logits.
 
     ``run`` (a dict: model and dataset names, the settings) is written into
     metrics.json and every checkpoint. Without ``out_dir`` nothing is written.
@@ -101,8 +116,10 @@ class Trainer:
     """
 
     def __init__(self, model, optimizer, train_loader, test_loader, scheduler=None, device="cpu",
-                 out_dir=None, run=None, progress=True, verbose=True):
+                 out_dir=None, run=None, progress=True, verbose=True, criterion=None, schedule_per_step=False):
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
+        self.criterion = criterion or F.cross_entropy
+        self.schedule_per_step = schedule_per_step
         self.train_loader, self.test_loader = train_loader, test_loader
         self.device = device
         self.out_dir = out_dir
@@ -112,6 +129,7 @@ class Trainer:
         self.step = 0  # finished steps of the current epoch
         self.sums = _fresh_sums()  # the current epoch's running totals
         self.history = []
+        self.step_losses = []  # every training step's loss, over the whole run
         self.best_acc = None
 
     # ---- the loop ---------------------------------------------------------
@@ -140,21 +158,20 @@ class Trainer:
         try:
             for images, labels in batches:
                 x, y = tensor(images, device=self.device), tensor(labels, device=self.device)
-                logits = self.model(x)
-                loss = F.cross_entropy(logits, y)
+                outputs = self.model(x)
+                logits = getattr(outputs, "logits", outputs)
+                loss = self.criterion(outputs, y)
                 correct = int((logits.argmax(axis=1).data == y.data).sum())
                 value, correct, n = step_totals(loss.item(), correct, len(labels))  # the global batch's
-                if not math.isfinite(value):
-                    raise TrainingDiverged(
-                        f"training stopped: the loss is {value} at epoch {self.epoch + 1}, step {self.step + 1} "
-                        f"of {len(loader)}; the weights were not updated with it and {self._kept()}. "
-                        "A lower learning rate usually helps."
-                    )
+                self._check_diverged(value, len(loader))
                 self.optimizer.zero_grad()
                 loss.backward()
                 if hasattr(self.model, "reduce_gradients"):  # DistributedDataParallel
                     self.model.reduce_gradients()
                 self.optimizer.step()
+                if self.schedule_per_step and self.scheduler is not None:
+                    self.scheduler.step()
+                self.step_losses.append(value)
                 sums["loss_sum"] += value * n
                 sums["correct"] += correct
                 sums["seen"] += n
@@ -170,6 +187,19 @@ class Trainer:
         finally:
             batches.close()
             bar.close()
+
+    def _check_diverged(self, value, steps):
+        first = self.step_losses[0] if self.step_losses else None
+        if math.isfinite(value) and (first is None or value <= DIVERGED_FACTOR * first):
+            return
+        what = f"{value}"
+        if math.isfinite(value):
+            what = f"{value:.4g}, more than {DIVERGED_FACTOR:g} times the first step's {first:.4g},"
+        raise TrainingDiverged(
+            f"training stopped: the loss is {what} at epoch {self.epoch + 1}, step {self.step + 1} "
+            f"of {steps}; the weights were not updated with it and {self._kept()}. "
+            "A lower learning rate usually helps."
+        )
 
     def evaluate(self, loader, interrupt=None):
         """(mean loss, accuracy) of the model over ``loader``; None if Ctrl-C came first."""
@@ -192,7 +222,7 @@ class Trainer:
         )
         if isinstance(self.scheduler, ReduceLROnPlateau):
             self.scheduler.step(test_loss)
-        elif self.scheduler is not None:
+        elif self.scheduler is not None and not self.schedule_per_step:
             self.scheduler.step()
         self.history.append(record)
         self.epoch += 1
@@ -207,7 +237,8 @@ class Trainer:
                 save_checkpoint(self.checkpoint_path("best"), self.state_dict())
             write_metrics(os.path.join(self.out_dir, "metrics.json"), self.run, self.history)
             plot_curves(os.path.join(self.out_dir, "curves.png"), self.history,
-                        title=" on ".join(filter(None, (self.run.get("model"), self.run.get("dataset")))))
+                        title=" on ".join(filter(None, (self.run.get("model"), self.run.get("dataset")))),
+                        step_losses=self.step_losses, steps_per_epoch=len(self.train_loader))
 
     def _stop_interrupted(self):
         where = f"epoch {self.epoch + 1}, step {self.step} of {len(self.train_loader)}"
@@ -243,6 +274,7 @@ class Trainer:
             "step": self.step,
             "sums": dict(self.sums),
             "history": list(self.history),
+            "step_losses": list(self.step_losses),
             "best_acc": self.best_acc,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -267,6 +299,7 @@ class Trainer:
         self.epoch, self.step = state["epoch"], state["step"]
         self.sums = dict(state["sums"])
         self.history = list(state["history"])
+        self.step_losses = list(state.get("step_losses", []))
         self.best_acc = state["best_acc"]
 
     def resume(self, path):
