@@ -8,6 +8,14 @@ from minidl.kernels.cpu.batch_norm import batch_norm_backward, batch_norm_forwar
 from minidl.kernels.cpu.conv import col2im, im2col
 from minidl.kernels.cpu.dropout import dropout_mask
 from minidl.kernels.cpu.lrn import lrn_backward, lrn_forward
+from minidl.kernels.cpu.winograd import (
+    kernel_to_points,
+    points_to_kernel,
+    points_to_tiles,
+    tile_grid,
+    tiles_to_points,
+    winograd_matrices,
+)
 from minidl.kernels.cpu.pool import (
     avg_pool2d_backward,
     avg_pool2d_forward,

@@ -25,6 +25,14 @@ from minidl.kernels.reference.cross_entropy import (
 )
 from minidl.kernels.reference.dropout import dropout_mask
 from minidl.kernels.reference.lrn import lrn_backward, lrn_forward
+from minidl.kernels.reference.winograd import (
+    kernel_to_points,
+    points_to_kernel,
+    points_to_tiles,
+    tile_grid,
+    tiles_to_points,
+    winograd_matrices,
+)
 from minidl.kernels.reference.pool import (
     avg_pool2d_backward,
     avg_pool2d_forward,
@@ -38,5 +46,6 @@ __all__ = [
     "batch_norm_forward_train", "batch_norm_backward",
     "lrn_forward", "lrn_backward",
     "dropout_mask",
+    "winograd_matrices", "tile_grid", "tiles_to_points", "points_to_tiles", "kernel_to_points", "points_to_kernel",
     "softmax_cross_entropy_forward", "softmax_cross_entropy_backward",
 ]

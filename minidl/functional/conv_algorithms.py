@@ -1,0 +1,114 @@
+"""Which algorithm computes a convolution of a given shape, and the Winograd one.
+
+``choose_algorithm`` is the one rule; ``Conv2d`` (``conv.py``) asks it once per
+call and runs the answer on its batch slices:
+
+- ``"pointwise"``: 1x1, stride 1, unpadded, ungrouped: one GEMM on the input
+  itself, no columns.
+- ``"winograd_2x2"`` / ``"winograd_4x4"``: F(m x m, r x r) (``kernels/*/winograd.py``)
+  for stride-1, undilated, ungrouped square 3x3 and 5x5 kernels on the CPU
+  with at least ``WINOGRAD_MIN_CHANNELS`` input and output channels: the
+  multiplies per output drop from r^2 to (m+r-1)^2/m^2, and the data gradient
+  is a GEMM over the same transform points and no col2im.
+- ``"im2col"``: everything else, and everything on the GPU (no CUDA Winograd
+  kernel exists): the general case and the readable baseline.
+
+Why these thresholds (measured per layer, batch 128, one thread, CPU time,
+``benchmarks/conv_layers.py`` and the notes in ``WINOGRAD_TILE``): with few
+channels the GEMMs over the points are too thin for BLAS to run well and the
+transforms (which cost per channel, not per channel pair) dominate; with 16
+or more both ways the transforms are a small share. The tile: F(4x4, 3x3)
+does 2.25 multiplies per output against F(2x2, 3x3)'s 4; its float32 error
+is about 5x F(2x2, 3x3)'s and still within ~5 eps relative to the output's
+scale (``benchmarks/winograd_error.py``). For 5x5, F(2x2, 5x5) (9 per output
+against 25); F(4x4, 5x5) loses about 40x more digits than im2col, too many.
+
+The Winograd plan works "batch last": a slice of n images is read as
+(H, W, n*C), so every transform step is a long vector operation (see
+``kernels/cpu/winograd.py``), and the result is turned back to NCHW by one
+strided copy, as im2col's GEMM result is.
+
+>>> choose_algorithm((128, 64, 8, 8), (64, 64, 3, 3), (1, 1), (1, 1), (1, 1), 1, "cpu")
+'winograd_4x4'
+>>> choose_algorithm((128, 3, 32, 32), (16, 3, 3, 3), (1, 1), (1, 1), (1, 1), 1, "cpu")
+'im2col'
+"""
+
+from minidl.backend import kernels_for
+
+# Input and output channels at least this many for Winograd (see the module docstring).
+WINOGRAD_MIN_CHANNELS = 16
+# Output tile per kernel size.
+WINOGRAD_TILE = {3: 4, 5: 2}
+
+
+def choose_algorithm(x_shape, w_shape, stride, padding, dilation, groups, device):
+    """The name of the algorithm for this convolution: 'pointwise', 'winograd_2x2',
+    'winograd_4x4' or 'im2col' (the rule is the module docstring's)."""
+    out_c, c_per_group, kh, kw = w_shape
+    if (kh, kw) == (1, 1) and stride == (1, 1) and padding == (0, 0) and groups == 1:
+        return "pointwise"
+    if (device == "cpu" and kh == kw and kh in WINOGRAD_TILE and stride == (1, 1) and dilation == (1, 1)
+            and groups == 1 and min(c_per_group, out_c) >= WINOGRAD_MIN_CHANNELS):
+        m = WINOGRAD_TILE[kh]
+        return f"winograd_{m}x{m}"
+    return "im2col"
+
+
+class Winograd:
+    """F(m x m, r x r) for one convolution call: the kernel's transform U = G w G^T,
+    made once, and the slice-by-slice forward and backward.
+
+    Slices write their share of y or gx in place and return their share of
+    sum_p gM V^T; ``weight_gradient`` turns the slices' total into gw.
+    """
+
+    def __init__(self, w, padding, tile, out_size):
+        self.kernels = kernels_for(w)
+        self.m, self.padding, self.out_size = tile, padding, out_size
+        at, g, bt = (mat.astype(w.dtype) for mat in self.kernels.winograd_matrices(tile, w.shape[2]))
+        self.a, self.g, self.bt = at.T.copy(), g, bt
+        self.grid = self.kernels.tile_grid(*out_size, tile)
+        self.u = self.kernels.kernel_to_points(w, g)  # (alpha^2, K, C)
+        self.out_c, self.in_c = w.shape[:2]
+
+    def bytes_per_image(self, itemsize):
+        """Transform points of one image: its input's and its output's."""
+        tiles = self.grid[0] * self.grid[1]
+        return self.bt.shape[0] ** 2 * tiles * (self.in_c + self.out_c) * itemsize
+
+    def _input_points(self, x):
+        v = self.kernels.tiles_to_points(x.transpose(2, 3, 0, 1), self.bt, self.m, self.grid, self.padding)
+        return v.reshape(v.shape[0], -1, self.in_c)
+
+    def _output_grad_points(self, gy):
+        gm = self.kernels.tiles_to_points(gy.transpose(2, 3, 0, 1), self.a, self.m, self.grid, (0, 0))
+        return gm.reshape(gm.shape[0], -1, self.out_c)
+
+    def _to_images(self, points, mat, offset, size, out, channels):
+        """points (alpha^2, tiles*n, channels) -> NCHW images written into ``out``."""
+        n = out.shape[0]
+        image = self.kernels.points_to_tiles(points.reshape(points.shape[0], self.grid[0] * self.grid[1], -1),
+                                             mat, self.m, self.grid, offset, size)
+        out[...] = image.reshape(size[0], size[1], n, channels).transpose(2, 3, 0, 1)
+
+    def forward(self, x, b, y):
+        """y = conv(x, w) + b for one slice (y: the slice's output, written in place)."""
+        v = self._input_points(x)
+        self._to_images(v @ self.u.transpose(0, 2, 1), self.a, (0, 0), self.out_size, y, self.out_c)
+        if b is not None:
+            y += b[:, None, None]
+
+    def backward(self, x, gy, gx, need_w):
+        """Write the slice's gx (if gx is not None); return its share of gU (or None)."""
+        gm = self._output_grad_points(gy)
+        if gx is not None:
+            self._to_images(gm @ self.u, self.bt, self.padding, x.shape[2:], gx, self.in_c)
+        if not need_w:
+            return None
+        v = self._input_points(x)
+        return v.transpose(0, 2, 1) @ gm  # (alpha^2, C, K)
+
+    def weight_gradient(self, gu):
+        """gw (K, C, r, r) from the slices' summed sum_p V^T gM."""
+        return self.kernels.points_to_kernel(gu.transpose(0, 2, 1), self.g)
