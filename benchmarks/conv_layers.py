@@ -19,6 +19,7 @@ one on 32x32 images: 5x5 3->64 (pad 2), 3x3/2 max pool to 15x15, LRN, 5x5 64->64
     python benchmarks/conv_layers.py [--rounds 3] [--reps 5] [--threads 1]
     python benchmarks/conv_layers.py --quick          # the three known losers, 2 rounds
     python benchmarks/conv_layers.py --shapes resnet20.s3,lenet5.conv2
+    python benchmarks/conv_layers.py --algorithms     # minidl alone: each algorithm, CPU time
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/conv_layers.py
 
 With ``--threads 1`` (the default; the machine this was written on is shared)
@@ -83,6 +84,47 @@ def median_ms(call, reps):
         call()
         times.append(time.perf_counter() - start)
     return 1e3 * statistics.median(times)
+
+
+def cpu_median_ms(call, reps):
+    """Median CPU time of the process (one thread: the work done, whatever the load)."""
+    call()
+    call()
+    times = []
+    for _ in range(reps):
+        start = time.process_time()
+        call()
+        times.append(time.process_time() - start)
+    return 1e3 * statistics.median(times)
+
+
+def compare_algorithms(names, reps):
+    """minidl only, in this process on one thread: each algorithm that can run a shape,
+    forced in turn, CPU time per pass. The numbers behind ``choose_algorithm``."""
+    import numpy as np
+
+    from minidl import threads
+    from minidl.functional import conv_algorithms
+
+    threads.set_num_threads(1)
+    chosen = conv_algorithms.choose_algorithm
+    print(f"{'shape':20} {'algorithm':14} " + " ".join(f"{p:>12}" for p in PASSES) + f" {'sum':>8}  (CPU ms)")
+    for name in names:
+        shape = SHAPES[name]
+        geometry = ((BATCH, shape.c_in, shape.size, shape.size), (shape.c_out, shape.c_in, shape.kernel, shape.kernel),
+                    (shape.stride,) * 2, (shape.padding,) * 2, (1, 1), 1, "cpu")
+        candidates = ["im2col"]
+        if shape.stride == 1 and shape.kernel in (3, 5):
+            candidates += ["winograd_2x2", "winograd_4x4"]
+        for algorithm in candidates:
+            conv_algorithms.choose_algorithm = lambda *args, algorithm=algorithm: algorithm
+            try:
+                calls = minidl_calls(shape, np.random.default_rng(0))
+                times = [cpu_median_ms(calls[p], reps) for p in PASSES]
+            finally:
+                conv_algorithms.choose_algorithm = chosen
+            mark = " <- chosen" if algorithm == chosen(*geometry) else ""
+            print(f"{name:20} {algorithm:14} " + " ".join(f"{t:12.2f}" for t in times) + f" {sum(times):8.2f}{mark}")
 
 
 def minidl_calls(shape, rng):
@@ -213,6 +255,8 @@ def main():
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--shapes", help="comma-separated names (default: all): " + ", ".join(SHAPES))
     parser.add_argument("--quick", action="store_true", help="the three known losers, 2 rounds")
+    parser.add_argument("--algorithms", action="store_true",
+                        help="minidl alone: every algorithm on each shape, CPU time, one thread")
     parser.add_argument("--worker", choices=["minidl", "torch"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     names = args.shapes.split(",") if args.shapes else (QUICK if args.quick else list(SHAPES))
@@ -221,6 +265,8 @@ def main():
         parser.error(f"unknown shapes {unknown}; known: {', '.join(SHAPES)}")
     if args.worker:
         return worker(args.worker, names, args.reps, args.threads)
+    if args.algorithms:
+        return compare_algorithms(names, args.reps)
     rounds_count = 2 if args.quick and args.rounds == 3 else args.rounds
     print(f"batch {BATCH}, float32, {args.threads} thread(s), {rounds_count} rounds x {args.reps} reps; "
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}; BLAS: {blas_line()}")

@@ -36,59 +36,83 @@ from minidl.kernels.reference.winograd import (  # noqa: F401  (NumPy is the ker
 )
 
 
+# The vectors are cut into chunks of this many values, so that a tile's
+# intermediate rows (alpha x t chunks) stay in the L1 cache while the two
+# passes run over them: without it the transforms ran at a fifth of the speed.
+CHUNK = 256
+
+
 @njit(cache=True, inline="always")
-def _axpy(dst, src, coef):
-    """dst += coef * src over two contiguous vectors."""
-    for k in range(uint64(dst.shape[0])):
-        dst[k] += coef * src[k]
+def _axpy(dst, dst_start, src, src_start, coef, count):
+    """dst[dst_start + k] += coef * src[src_start + k] for k < count."""
+    d, s = uint64(dst_start), uint64(src_start)
+    for k in range(uint64(count)):
+        dst[d + k] += coef * src[s + k]
+
+
+@njit(cache=True, inline="always")
+def _zero(dst, start, count):
+    d = uint64(start)
+    for k in range(uint64(count)):
+        dst[d + k] = 0
 
 
 @njit(cache=True, nogil=True)
 def _tiles_to_points(padded, mat, m, th, tw, points):
     alpha, t = mat.shape
-    length = padded.shape[2]
-    down = np.empty((alpha, t, length), dtype=padded.dtype)
-    for ty in range(th):
-        for tx in range(tw):
-            # down[u, j] = sum_i mat[u, i] * tile[i, j]
-            for u in range(alpha):
-                for j in range(t):
-                    down[u, j, :] = 0
-                    for i in range(t):
-                        if mat[u, i] != 0:
-                            _axpy(down[u, j], padded[ty * m + i, tx * m + j], mat[u, i])
-            # points[u, v] = sum_j mat[v, j] * down[u, j]
-            for u in range(alpha):
-                for v in range(alpha):
-                    out = points[u * alpha + v, ty * tw + tx]
-                    out[:] = 0
+    pw, length = padded.shape[1], padded.shape[2]
+    src, dst = padded.reshape(-1), points.reshape(-1)
+    down = np.empty(alpha * t * CHUNK, dtype=padded.dtype)
+    for first in range(0, length, CHUNK):
+        count = min(CHUNK, length - first)
+        for ty in range(th):
+            for tx in range(tw):
+                # down[u, j] = sum_i mat[u, i] * tile[i, j]
+                for u in range(alpha):
                     for j in range(t):
-                        if mat[v, j] != 0:
-                            _axpy(out, down[u, j], mat[v, j])
+                        row = (u * t + j) * CHUNK
+                        _zero(down, row, count)
+                        for i in range(t):
+                            if mat[u, i] != 0:
+                                _axpy(down, row, src, ((ty * m + i) * pw + tx * m + j) * length + first,
+                                      mat[u, i], count)
+                # points[u, v] = sum_j mat[v, j] * down[u, j]
+                for u in range(alpha):
+                    for v in range(alpha):
+                        out = ((u * alpha + v) * th * tw + ty * tw + tx) * length + first
+                        _zero(dst, out, count)
+                        for j in range(t):
+                            if mat[v, j] != 0:
+                                _axpy(dst, out, down, (u * t + j) * CHUNK, mat[v, j], count)
 
 
 @njit(cache=True, nogil=True)
 def _points_to_tiles(points, mat, m, th, tw, padded):
     alpha, t = mat.shape
-    length = padded.shape[2]
-    across = np.empty((alpha, t, length), dtype=padded.dtype)
-    padded[:] = 0
-    for ty in range(th):
-        for tx in range(tw):
-            # across[u, j] = sum_v mat[v, j] * points[u, v]
-            for u in range(alpha):
-                for j in range(t):
-                    across[u, j, :] = 0
-                    for v in range(alpha):
-                        if mat[v, j] != 0:
-                            _axpy(across[u, j], points[u * alpha + v, ty * tw + tx], mat[v, j])
-            # tile[i, j] += sum_u mat[u, i] * across[u, j]
-            for i in range(t):
-                for j in range(t):
-                    dst = padded[ty * m + i, tx * m + j]
-                    for u in range(alpha):
-                        if mat[u, i] != 0:
-                            _axpy(dst, across[u, j], mat[u, i])
+    pw, length = padded.shape[1], padded.shape[2]
+    src, dst = points.reshape(-1), padded.reshape(-1)
+    across = np.empty(alpha * t * CHUNK, dtype=padded.dtype)
+    dst[:] = 0
+    for first in range(0, length, CHUNK):
+        count = min(CHUNK, length - first)
+        for ty in range(th):
+            for tx in range(tw):
+                # across[u, j] = sum_v mat[v, j] * points[u, v]
+                for u in range(alpha):
+                    for j in range(t):
+                        row = (u * t + j) * CHUNK
+                        _zero(across, row, count)
+                        for v in range(alpha):
+                            if mat[v, j] != 0:
+                                _axpy(across, row, src, ((u * alpha + v) * th * tw + ty * tw + tx) * length + first,
+                                      mat[v, j], count)
+                # tile[i, j] += sum_u mat[u, i] * across[u, j]
+                for i in range(t):
+                    for j in range(t):
+                        out = ((ty * m + i) * pw + tx * m + j) * length + first
+                        for u in range(alpha):
+                            if mat[u, i] != 0:
+                                _axpy(dst, out, across, (u * t + j) * CHUNK, mat[u, i], count)
 
 
 def tiles_to_points(image, mat, m, grid, offset, out=None):

@@ -5,23 +5,34 @@ call and runs the answer on its batch slices:
 
 - ``"pointwise"``: 1x1, stride 1, unpadded, ungrouped: one GEMM on the input
   itself, no columns.
-- ``"winograd_2x2"`` / ``"winograd_4x4"``: F(m x m, r x r) (``kernels/*/winograd.py``)
-  for stride-1, undilated, ungrouped square 3x3 and 5x5 kernels on the CPU
-  with at least ``WINOGRAD_MIN_CHANNELS`` input and output channels: the
-  multiplies per output drop from r^2 to (m+r-1)^2/m^2, and the data gradient
-  is a GEMM over the same transform points and no col2im.
+- ``"winograd_4x4"`` (3x3 kernels) / ``"winograd_2x2"`` (5x5 kernels):
+  F(m x m, r x r) (``kernels/*/winograd.py``) for stride-1, undilated,
+  ungrouped square kernels on the CPU with at least
+  ``WINOGRAD_MIN_CHANNELS[r]`` input and output channels: the multiplies per
+  output drop from r^2 to (m+r-1)^2/m^2, and the data gradient is a GEMM over
+  the same transform points and no col2im.
 - ``"im2col"``: everything else, and everything on the GPU (no CUDA Winograd
   kernel exists): the general case and the readable baseline.
 
-Why these thresholds (measured per layer, batch 128, one thread, CPU time,
-``benchmarks/conv_layers.py`` and the notes in ``WINOGRAD_TILE``): with few
-channels the GEMMs over the points are too thin for BLAS to run well and the
-transforms (which cost per channel, not per channel pair) dominate; with 16
-or more both ways the transforms are a small share. The tile: F(4x4, 3x3)
-does 2.25 multiplies per output against F(2x2, 3x3)'s 4; its float32 error
-is about 5x F(2x2, 3x3)'s and still within ~5 eps relative to the output's
-scale (``benchmarks/winograd_error.py``). For 5x5, F(2x2, 5x5) (9 per output
-against 25); F(4x4, 5x5) loses about 40x more digits than im2col, too many.
+The numbers behind the rule (batch 128, one thread, CPU ms for forward + data
+gradient + weight gradient, ``benchmarks/conv_layers.py --algorithms``, on a
+shared two-core machine):
+
+    layer                       im2col   F(2x2)   F(4x4)
+    ResNet-20 3x3 16@32x32        72.7     93.7     73.7   -> im2col (a tie: thin GEMMs,
+                                                              transforms paid per channel)
+    ResNet-20 3x3 32@16x16        46.3     37.0     34.5   -> F(4x4, 3x3)
+    ResNet-20 3x3 64@8x8          34.6     33.7     26.7   -> F(4x4, 3x3)
+    LeNet-5 5x5 20->50@14x14      82.3     69.3     55.7   -> F(2x2, 5x5)
+    AlexNet-LRN 5x5 64@15x15     349.8    237.7    153.9   -> F(2x2, 5x5)
+    3-channel stems, 1-channel LeNet conv1: im2col, 2.5 to 10 times faster
+
+The tile is the largest whose float32 error stays within 64 eps of the
+output's scale on these layers (``benchmarks/winograd_error.py``; max error
+over max |value|, against float64): im2col 1-6 eps; F(2x2, 3x3) 2-8;
+F(4x4, 3x3) 9-24 (39 on a 256-channel layer); F(2x2, 5x5) 11-36;
+F(4x4, 5x5) 32-80, so 5x5 kernels keep F(2x2, 5x5) although F(4x4, 5x5) is
+a third faster. The tests hold every Winograd result to that 64 eps.
 
 The Winograd plan works "batch last": a slice of n images is read as
 (H, W, n*C), so every transform step is a long vector operation (see
@@ -36,8 +47,9 @@ strided copy, as im2col's GEMM result is.
 
 from minidl.backend import kernels_for
 
-# Input and output channels at least this many for Winograd (see the module docstring).
-WINOGRAD_MIN_CHANNELS = 16
+# Input and output channels at least this many for Winograd, per kernel size
+# (see the module docstring).
+WINOGRAD_MIN_CHANNELS = {3: 32, 5: 16}
 # Output tile per kernel size.
 WINOGRAD_TILE = {3: 4, 5: 2}
 
@@ -49,7 +61,7 @@ def choose_algorithm(x_shape, w_shape, stride, padding, dilation, groups, device
     if (kh, kw) == (1, 1) and stride == (1, 1) and padding == (0, 0) and groups == 1:
         return "pointwise"
     if (device == "cpu" and kh == kw and kh in WINOGRAD_TILE and stride == (1, 1) and dilation == (1, 1)
-            and groups == 1 and min(c_per_group, out_c) >= WINOGRAD_MIN_CHANNELS):
+            and groups == 1 and min(c_per_group, out_c) >= WINOGRAD_MIN_CHANNELS[kh]):
         m = WINOGRAD_TILE[kh]
         return f"winograd_{m}x{m}"
     return "im2col"
