@@ -82,6 +82,9 @@ class Winograd:
         self.a, self.g, self.bt = at.T.copy(), g, bt
         self.grid = self.kernels.tile_grid(*out_size, tile)
         self.u = self.kernels.kernel_to_points(w, g)  # (alpha^2, K, C)
+        # U^T as its own contiguous array: OpenBLAS ran the forward GEMMs at half
+        # speed on the transposed view (36 GEMMs of 128x64x64, 0.68 ms against 0.35)
+        self.ut = self.u.transpose(0, 2, 1).copy()
         self.out_c, self.in_c = w.shape[:2]
 
     def bytes_per_image(self, itemsize):
@@ -107,7 +110,7 @@ class Winograd:
     def forward(self, x, b, y):
         """y = conv(x, w) + b for one slice (y: the slice's output, written in place)."""
         v = self._input_points(x)
-        self._to_images(v @ self.u.transpose(0, 2, 1), self.a, (0, 0), self.out_size, y, self.out_c)
+        self._to_images(v @ self.ut, self.a, (0, 0), self.out_size, y, self.out_c)
         if b is not None:
             y += b[:, None, None]
 
