@@ -20,11 +20,13 @@ one on 32x32 images: 5x5 3->64 (pad 2), 3x3/2 max pool to 15x15, LRN, 5x5 64->64
     python benchmarks/conv_layers.py --quick          # the three known losers, 2 rounds
     python benchmarks/conv_layers.py --shapes resnet20.s3,lenet5.conv2
     python benchmarks/conv_layers.py --algorithms     # minidl alone: each algorithm, CPU time
+    python benchmarks/conv_layers.py --baseline       # minidl on im2col everywhere: the "before"
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/conv_layers.py
 
 With ``--threads 1`` (the default; the machine this was written on is shared)
 both frameworks run on one thread: minidl's slices, its BLAS and Numba, and
-PyTorch's intra-op pool.
+PyTorch's intra-op pool. ``--cpu-time`` then times the work each does, which
+other jobs on the machine disturb far less than the wall clock.
 """
 
 import argparse
@@ -75,27 +77,20 @@ QUICK = ["resnet20.s3", "lenet5.conv2", "alexnet_lrn.conv2"]
 PASSES = ("forward", "data grad", "weight grad")
 
 
-def median_ms(call, reps):
+def median_ms(call, reps, clock=time.perf_counter):
     call()
     call()  # warm-up: Numba compiles, BLAS and malloc settle
     times = []
     for _ in range(reps):
-        start = time.perf_counter()
+        start = clock()
         call()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return 1e3 * statistics.median(times)
 
 
 def cpu_median_ms(call, reps):
-    """Median CPU time of the process (one thread: the work done, whatever the load)."""
-    call()
-    call()
-    times = []
-    for _ in range(reps):
-        start = time.process_time()
-        call()
-        times.append(time.process_time() - start)
-    return 1e3 * statistics.median(times)
+    """Median CPU time of the process (on one thread: the work done, whatever the load)."""
+    return median_ms(call, reps, time.process_time)
 
 
 def compare_algorithms(names, reps):
@@ -173,9 +168,15 @@ def torch_calls(shape, rng):
             "weight grad": lambda: backward([False, True, False])}
 
 
-def worker(framework, names, reps, threads):
+def worker(framework, names, reps, threads, cpu_time=False, baseline=False):
     """Print {shape: {pass: median ms}} as JSON, for one framework in this process."""
     import numpy as np
+
+    if baseline:  # im2col (and the 1x1 path) everywhere, as before conv_algorithms chose
+        from minidl.functional import conv_algorithms
+
+        rule = conv_algorithms.choose_algorithm
+        conv_algorithms.choose_algorithm = lambda *args: "pointwise" if rule(*args) == "pointwise" else "im2col"
 
     if framework == "minidl":
         from minidl import threads as minidl_threads
@@ -191,22 +192,24 @@ def worker(framework, names, reps, threads):
     result = {}
     for name in names:
         calls = make(SHAPES[name], rng)
-        result[name] = {p: median_ms(calls[p], reps) for p in PASSES}
+        clock = time.process_time if cpu_time else time.perf_counter
+        result[name] = {p: median_ms(calls[p], reps, clock) for p in PASSES}
     print(json.dumps(result))
 
 
-def run_worker(framework, names, reps, threads):
+def run_worker(framework, names, reps, threads, cpu_time=False, baseline=False):
     env = dict(os.environ)
     if threads == 1:
         env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1", MKL_NUM_THREADS="1")
     command = [sys.executable, __file__, "--worker", framework, "--shapes", ",".join(names),
-               "--reps", str(reps), "--threads", str(threads)]
+               "--reps", str(reps), "--threads", str(threads)] + (["--cpu-time"] if cpu_time else []) + (["--baseline"] if baseline else [])
     out = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
 def blas_line():
     try:
+        import numpy  # noqa: F401  (loads the BLAS that threadpoolctl then sees)
         from threadpoolctl import threadpool_info
 
         info = [f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')}" for i in threadpool_info()
@@ -255,6 +258,10 @@ def main():
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--shapes", help="comma-separated names (default: all): " + ", ".join(SHAPES))
     parser.add_argument("--quick", action="store_true", help="the three known losers, 2 rounds")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time the process's CPU time, not the wall clock (with --threads 1: robust to load)")
+    parser.add_argument("--baseline", action="store_true",
+                        help="minidl with im2col everywhere (the algorithm before conv_algorithms)")
     parser.add_argument("--algorithms", action="store_true",
                         help="minidl alone: every algorithm on each shape, CPU time, one thread")
     parser.add_argument("--worker", choices=["minidl", "torch"], help=argparse.SUPPRESS)
@@ -264,17 +271,19 @@ def main():
     if unknown:
         parser.error(f"unknown shapes {unknown}; known: {', '.join(SHAPES)}")
     if args.worker:
-        return worker(args.worker, names, args.reps, args.threads)
+        return worker(args.worker, names, args.reps, args.threads, args.cpu_time, args.baseline)
     if args.algorithms:
         return compare_algorithms(names, args.reps)
     rounds_count = 2 if args.quick and args.rounds == 3 else args.rounds
-    print(f"batch {BATCH}, float32, {args.threads} thread(s), {rounds_count} rounds x {args.reps} reps; "
+    clock = ("CPU time" if args.cpu_time else "wall clock") + (", minidl on im2col (--baseline)" if args.baseline else "")
+    print(f"batch {BATCH}, float32, {args.threads} thread(s), {clock}, {rounds_count} rounds x {args.reps} reps; "
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}; BLAS: {blas_line()}")
     print(f"load average before: {open('/proc/loadavg').read().strip()}")
     rounds = []
     for k in range(rounds_count):
         order = ("minidl", "torch") if k % 2 == 0 else ("torch", "minidl")
-        rounds.append({f: run_worker(f, names, args.reps, args.threads) for f in order})
+        rounds.append({f: run_worker(f, names, args.reps, args.threads, args.cpu_time, args.baseline and f == "minidl")
+                       for f in order})
     report(names, rounds)
     print(f"load average after: {open('/proc/loadavg').read().strip()}")
 

@@ -6,10 +6,10 @@ The transforms add up to alpha*t products per value in another order than the
 reference's einsum, so in float32 they may differ by that sum's rounding: at most
 ``alpha*t * eps`` times the same transform of the absolute values.
 
-Winograd in float32 is held to 64 eps of the output's scale against float64
-im2col (max error <= 64 eps * max |exact|), the bound the tile was picked on
+Winograd in float32 is held to 128 eps of the output's scale against float64
+im2col (max error <= 128 eps * max |exact|), the bound the tile was picked on
 (``conv_algorithms`` docstring; ``benchmarks/winograd_error.py`` measures 9-39 eps
-for F(4x4, 3x3) and 11-36 eps for F(2x2, 5x5) on network layers). im2col itself
+for F(4x4, 3x3) and 32-80 eps for F(4x4, 5x5) on network layers). im2col itself
 lands at 1-6 eps, so the bound allows the digits Winograd is known to lose and
 no more: a wrong transform point or a dropped tile is off by O(1).
 """
@@ -174,7 +174,7 @@ def test_winograd_equals_im2col_in_float64(case, seed, transpose_x):
 
 
 @given(case=winograd_cases(max_channels=8), seed=mst.seeds())
-def test_winograd_float32_is_within_64_eps_of_float64(case, seed):
+def test_winograd_float32_is_within_128_eps_of_float64(case, seed):
     x, w, b, gy = drawn_arrays(case, seed)
     exact = run_conv(case, x, w, b, gy, "im2col")
     with winograd_everywhere():
@@ -183,23 +183,27 @@ def test_winograd_float32_is_within_64_eps_of_float64(case, seed):
         got = run_conv(case, *(a.astype(np.float32) for a in (x, w, b, gy)))
     for g, e in zip(got, exact):
         assert g.dtype == np.float32
-        assert np.abs(g - e).max() <= 64 * np.finfo(np.float32).eps * np.abs(e).max()
+        assert np.abs(g - e).max() <= 128 * np.finfo(np.float32).eps * np.abs(e).max()
 
 
-def test_a_resnet_layer_in_float32_is_within_64_eps():
-    """ResNet-20's stage-3 layer, as the rule serves it: 64 channels of 8x8."""
-    case = mst.ConvCase((8, 64, 8, 8), (64, 64, 3, 3), (1, 1), (1, 1), (1, 1), 1, (8, 64, 8, 8))
+@pytest.mark.parametrize("case", [
+    mst.ConvCase((8, 64, 8, 8), (64, 64, 3, 3), (1, 1), (1, 1), (1, 1), 1, (8, 64, 8, 8)),  # ResNet-20 stage 3
+    mst.ConvCase((4, 64, 15, 15), (64, 64, 5, 5), (1, 1), (2, 2), (1, 1), 1, (4, 64, 15, 15)),  # AlexNet-LRN conv2
+], ids=["resnet20-stage3", "alexnet-lrn-conv2"])
+def test_network_layers_in_float32_are_within_128_eps(case):
+    """Layers as the rule serves them, at their channel counts."""
     x, w, b, gy = drawn_arrays(case, 7)
+    w *= np.sqrt(6 / (w.shape[1] * w.shape[2] * w.shape[3]))  # He-scaled, as in a network
     exact = run_conv(case, x, w, b, gy, "im2col")
     got = run_conv(case, *(a.astype(np.float32) for a in (x, w, b, gy)))
     for g, e in zip(got, exact):
-        assert np.abs(g - e).max() <= 64 * np.finfo(np.float32).eps * np.abs(e).max()
+        assert np.abs(g - e).max() <= 128 * np.finfo(np.float32).eps * np.abs(e).max()
 
 
 LAYERS = {  # (x shape, w shape, stride, padding, dilation, groups, device) -> algorithm
     "LeNet-5 conv1, 1 channel": (((128, 1, 28, 28), (20, 1, 5, 5), (1, 1), (2, 2), (1, 1), 1, "cpu"), "im2col"),
     "LeNet-5 conv2, 20->50 5x5": (((128, 20, 14, 14), (50, 20, 5, 5), (1, 1), (2, 2), (1, 1), 1, "cpu"),
-                                  "winograd_2x2"),
+                                  "winograd_4x4"),
     "ResNet-20 stem, 3 channels": (((128, 3, 32, 32), (16, 3, 3, 3), (1, 1), (1, 1), (1, 1), 1, "cpu"), "im2col"),
     "ResNet-20 stage 1, 16 channels": (((128, 16, 32, 32), (16, 16, 3, 3), (1, 1), (1, 1), (1, 1), 1, "cpu"),
                                        "im2col"),
@@ -211,7 +215,7 @@ LAYERS = {  # (x shape, w shape, stride, padding, dilation, groups, device) -> a
     "1x1 shortcut, stride 2": (((128, 16, 32, 32), (32, 16, 1, 1), (2, 2), (0, 0), (1, 1), 1, "cpu"), "im2col"),
     "1x1, stride 1": (((128, 64, 8, 8), (256, 64, 1, 1), (1, 1), (0, 0), (1, 1), 1, "cpu"), "pointwise"),
     "AlexNet-LRN conv2, 64 5x5": (((128, 64, 15, 15), (64, 64, 5, 5), (1, 1), (2, 2), (1, 1), 1, "cpu"),
-                                  "winograd_2x2"),
+                                  "winograd_4x4"),
     "dilated 3x3": (((8, 64, 16, 16), (64, 64, 3, 3), (1, 1), (2, 2), (2, 2), 1, "cpu"), "im2col"),
     "grouped 3x3": (((8, 64, 16, 16), (64, 32, 3, 3), (1, 1), (1, 1), (1, 1), 2, "cpu"), "im2col"),
     "7x7": (((8, 64, 16, 16), (64, 64, 7, 7), (1, 1), (3, 3), (1, 1), 1, "cpu"), "im2col"),
