@@ -90,6 +90,28 @@ def test_points_to_tiles_is_the_adjoint_of_tiles_to_points(job, seed):
     assert left == pytest.approx(right, rel=1e-11, abs=1e-9)
 
 
+@given(job=tile_jobs(), dtype=DTYPES, seed=mst.seeds(), batch=st.integers(1, 3), transposed=st.booleans())
+def test_the_nchw_transforms_match_the_reference(job, dtype, seed, batch, transposed):
+    """nchw_to_points and points_to_nchw: the transforms with the layout change folded
+    in, on NCHW images, contiguous or not (the channels are L // batch, at least one)."""
+    mat, grid, offset, size = job_args(job)
+    m, channels = job[0], max(1, job[-1] // 40)
+    rng = mst.rng(seed)
+    images = rng.uniform(-2, 2, (batch, channels) + size[::-1]).astype(dtype).transpose(0, 1, 3, 2)
+    if not transposed:
+        images = np.ascontiguousarray(images)
+    expected = reference.nchw_to_points(images, mat, m, grid, offset)
+    got = cpu.nchw_to_points(images, mat, m, grid, offset)
+    bound = reference.nchw_to_points(np.abs(images), np.abs(mat), m, grid, offset)
+    assert got.shape == expected.shape and (np.abs(got - expected) <= mat.size * np.finfo(dtype).eps * bound).all()
+    points = rng.uniform(-2, 2, expected.shape).astype(dtype)
+    want = reference.points_to_nchw(points, mat, m, grid, offset, np.empty((batch, channels) + size, dtype))
+    out = np.full((batch, channels) + size, np.nan, dtype)
+    assert cpu.points_to_nchw(points, mat, m, grid, offset, out) is out
+    bound = reference.points_to_nchw(np.abs(points), np.abs(mat), m, grid, offset, np.empty_like(out))
+    assert (np.abs(out - want) <= 2 * mat.size * np.finfo(dtype).eps * bound).all()
+
+
 def test_tiles_to_points_reads_an_nchw_view():
     """conv2d hands the transform x.transpose(2, 3, 0, 1), an (H, W, N, C) view."""
     x = np.random.default_rng(0).standard_normal((3, 5, 6, 7)).astype(np.float32)

@@ -10,7 +10,9 @@ from minidl.kernels.cpu.dropout import dropout_mask
 from minidl.kernels.cpu.lrn import lrn_backward, lrn_forward
 from minidl.kernels.cpu.winograd import (
     kernel_to_points,
+    nchw_to_points,
     points_to_kernel,
+    points_to_nchw,
     points_to_tiles,
     tile_grid,
     tiles_to_points,

@@ -27,7 +27,9 @@ from minidl.kernels.reference.dropout import dropout_mask
 from minidl.kernels.reference.lrn import lrn_backward, lrn_forward
 from minidl.kernels.reference.winograd import (
     kernel_to_points,
+    nchw_to_points,
     points_to_kernel,
+    points_to_nchw,
     points_to_tiles,
     tile_grid,
     tiles_to_points,
@@ -47,5 +49,6 @@ __all__ = [
     "lrn_forward", "lrn_backward",
     "dropout_mask",
     "winograd_matrices", "tile_grid", "tiles_to_points", "points_to_tiles", "kernel_to_points", "points_to_kernel",
+    "nchw_to_points", "points_to_nchw",
     "softmax_cross_entropy_forward", "softmax_cross_entropy_backward",
 ]

@@ -205,3 +205,14 @@ def winograd_conv2d_backward(x, w, gy, padding, m):
     gx = batch_first(points_to_tiles(gv, bt, m, grid, padding, (h, width)), n)
     gw = points_to_kernel((v.transpose(0, 2, 1) @ gm).transpose(0, 2, 1), g)
     return gx, gw
+
+
+def nchw_to_points(images, mat, m, grid, offset):
+    """``tiles_to_points`` of NCHW images, read batch last as (H, W, N*C)."""
+    return tiles_to_points(batch_last(images), mat, m, grid, offset)
+
+
+def points_to_nchw(points, mat, m, grid, offset, out):
+    """``points_to_tiles`` written into ``out``, NCHW images (N, C, h, w)."""
+    out[...] = batch_first(points_to_tiles(points, mat, m, grid, offset, out.shape[2:]), out.shape[0])
+    return out

@@ -93,24 +93,22 @@ class Winograd:
         return self.bt.shape[0] ** 2 * tiles * (self.in_c + self.out_c) * itemsize
 
     def _input_points(self, x):
-        v = self.kernels.tiles_to_points(x.transpose(2, 3, 0, 1), self.bt, self.m, self.grid, self.padding)
+        v = self.kernels.nchw_to_points(x, self.bt, self.m, self.grid, self.padding)
         return v.reshape(v.shape[0], -1, self.in_c)
 
     def _output_grad_points(self, gy):
-        gm = self.kernels.tiles_to_points(gy.transpose(2, 3, 0, 1), self.a, self.m, self.grid, (0, 0))
+        gm = self.kernels.nchw_to_points(gy, self.a, self.m, self.grid, (0, 0))
         return gm.reshape(gm.shape[0], -1, self.out_c)
 
-    def _to_images(self, points, mat, offset, size, out, channels):
+    def _to_images(self, points, mat, offset, out):
         """points (alpha^2, tiles*n, channels) -> NCHW images written into ``out``."""
-        n = out.shape[0]
-        image = self.kernels.points_to_tiles(points.reshape(points.shape[0], self.grid[0] * self.grid[1], -1),
-                                             mat, self.m, self.grid, offset, size)
-        out[...] = image.reshape(size[0], size[1], n, channels).transpose(2, 3, 0, 1)
+        tiles = self.grid[0] * self.grid[1]
+        self.kernels.points_to_nchw(points.reshape(points.shape[0], tiles, -1), mat, self.m, self.grid, offset, out)
 
     def forward(self, x, b, y):
         """y = conv(x, w) + b for one slice (y: the slice's output, written in place)."""
         v = self._input_points(x)
-        self._to_images(v @ self.ut, self.a, (0, 0), self.out_size, y, self.out_c)
+        self._to_images(v @ self.ut, self.a, (0, 0), y)
         if b is not None:
             y += b[:, None, None]
 
@@ -118,7 +116,7 @@ class Winograd:
         """Write the slice's gx (if gx is not None); return its share of gU (or None)."""
         gm = self._output_grad_points(gy)
         if gx is not None:
-            self._to_images(gm @ self.u, self.bt, self.padding, x.shape[2:], gx, self.in_c)
+            self._to_images(gm @ self.u, self.bt, self.padding, gx)
         if not need_w:
             return None
         v = self._input_points(x)
