@@ -6,12 +6,19 @@ The transforms add up to alpha*t products per value in another order than the
 reference's einsum, so in float32 they may differ by that sum's rounding: at most
 ``alpha*t * eps`` times the same transform of the absolute values.
 
-Winograd in float32 is held to 128 eps of the output's scale against float64
-im2col (max error <= 128 eps * max |exact|), the bound the tile was picked on
-(``conv_algorithms`` docstring; ``benchmarks/winograd_error.py`` measures 9-39 eps
-for F(4x4, 3x3) and 32-80 eps for F(4x4, 5x5) on network layers). im2col itself
-lands at 1-6 eps, so the bound allows the digits Winograd is known to lose and
-no more: a wrong transform point or a dropped tile is off by O(1).
+Winograd in float32 is held to a bound per tile against float64 im2col,
+``EPS_BOUND`` eps times the scale of the terms summed (the same convolution of
+|x|, |w|, |gy|: the form of the usual dot-product error bound; a few outputs of
+a small drawn shape can cancel to nearly nothing, so the output's own scale is
+no yardstick there). The worst seen over 1,400 random draws and the ci
+profile's (float32 against float64): F(2x2, 3x3) 5 eps, F(4x4, 3x3) 40 (a
+single-pixel image), F(2x2, 5x5) 24, F(4x4, 5x5) 141; im2col 1-6. The bounds
+leave about two and a half times that: they allow the digits each tile is
+known to lose and no more (a wrong transform point or a dropped tile is off
+by O(1)).
+On network layers the error relative to the output's scale is 9-39 eps for
+F(4x4, 3x3) and 32-80 for F(4x4, 5x5) (``benchmarks/winograd_error.py``):
+1e-5 of the output at most, which float32 SGD does not notice.
 """
 
 import contextlib
@@ -28,6 +35,7 @@ from minidl.testing import strategies as mst
 
 F = md.functional
 TILES = sorted(reference.winograd.POINTS)  # (m, r)
+EPS_BOUND = {(2, 3): 16, (4, 3): 96, (2, 5): 64, (4, 5): 384}  # see the module docstring
 DTYPES = st.sampled_from([np.float32, np.float64])
 
 
@@ -196,16 +204,23 @@ def test_winograd_equals_im2col_in_float64(case, seed, transpose_x):
 
 
 @given(case=winograd_cases(max_channels=8), seed=mst.seeds())
-def test_winograd_float32_is_within_128_eps_of_float64(case, seed):
+def test_winograd_float32_is_within_its_bound_of_float64(case, seed):
     x, w, b, gy = drawn_arrays(case, seed)
     exact = run_conv(case, x, w, b, gy, "im2col")
+    magnitude = run_conv(case, *(np.abs(a) for a in (x, w, b, gy)), "im2col")
     with winograd_everywhere():
         assert conv_algorithms.choose_algorithm(case.x_shape, case.w_shape, (1, 1), case.padding, (1, 1), 1,
                                                 "cpu").startswith("winograd")
-        got = run_conv(case, *(a.astype(np.float32) for a in (x, w, b, gy)))
-    for g, e in zip(got, exact):
-        assert g.dtype == np.float32
-        assert np.abs(g - e).max() <= 128 * np.finfo(np.float32).eps * np.abs(e).max()
+        got_by_rule = run_conv(case, *(a.astype(np.float32) for a in (x, w, b, gy)))
+    for m in (2, 4):
+        got = run_conv(case, *(a.astype(np.float32) for a in (x, w, b, gy)), f"winograd_{m}x{m}")
+        if m == conv_algorithms.WINOGRAD_TILE[case.w_shape[2]]:
+            for g, by_rule in zip(got, got_by_rule):
+                np.testing.assert_array_equal(g, by_rule)
+        bound = EPS_BOUND[(m, case.w_shape[2])] * np.finfo(np.float32).eps
+        for g, e, scale in zip(got, exact, magnitude):
+            assert g.dtype == np.float32
+            assert np.abs(g - e).max() <= bound * np.abs(scale).max()
 
 
 @pytest.mark.parametrize("case", [
@@ -213,7 +228,8 @@ def test_winograd_float32_is_within_128_eps_of_float64(case, seed):
     mst.ConvCase((4, 64, 15, 15), (64, 64, 5, 5), (1, 1), (2, 2), (1, 1), 1, (4, 64, 15, 15)),  # AlexNet-LRN conv2
 ], ids=["resnet20-stage3", "alexnet-lrn-conv2"])
 def test_network_layers_in_float32_are_within_128_eps(case):
-    """Layers as the rule serves them, at their channel counts."""
+    """Layers as the rule serves them, at their channel counts: within 128 eps of
+    the output's own scale (measured: 9-80, see the module docstring)."""
     x, w, b, gy = drawn_arrays(case, 7)
     w *= np.sqrt(6 / (w.shape[1] * w.shape[2] * w.shape[3]))  # He-scaled, as in a network
     exact = run_conv(case, x, w, b, gy, "im2col")
