@@ -57,33 +57,48 @@ def _zero(dst, start, count):
         dst[d + k] = 0
 
 
+@njit(cache=True, inline="always")
+def _combine(dst, dst_start, src, starts, coefs, count):
+    """dst[dst_start + k] = sum_j coefs[j] * src[starts[j] + k] over the nonzero coefs:
+    the first term written, the others added (no pass to zero dst first)."""
+    written = False
+    for j in range(len(coefs)):
+        if coefs[j] != 0:
+            if written:
+                _axpy(dst, dst_start, src, starts[j], coefs[j], count)
+            else:
+                d, s, coef = uint64(dst_start), uint64(starts[j]), coefs[j]
+                for k in range(uint64(count)):
+                    dst[d + k] = coef * src[s + k]
+                written = True
+    if not written:
+        _zero(dst, dst_start, count)
+
+
 @njit(cache=True, nogil=True)
 def _tiles_to_points(padded, mat, m, th, tw, points):
     alpha, t = mat.shape
     pw, length = padded.shape[1], padded.shape[2]
     src, dst = padded.reshape(-1), points.reshape(-1)
     down = np.empty(alpha * t * CHUNK, dtype=padded.dtype)
+    starts = np.empty(t, dtype=np.int64)
     for first in range(0, length, CHUNK):
         count = min(CHUNK, length - first)
         for ty in range(th):
             for tx in range(tw):
                 # down[u, j] = sum_i mat[u, i] * tile[i, j]
-                for u in range(alpha):
-                    for j in range(t):
-                        row = (u * t + j) * CHUNK
-                        _zero(down, row, count)
-                        for i in range(t):
-                            if mat[u, i] != 0:
-                                _axpy(down, row, src, ((ty * m + i) * pw + tx * m + j) * length + first,
-                                      mat[u, i], count)
+                for j in range(t):
+                    for i in range(t):
+                        starts[i] = ((ty * m + i) * pw + tx * m + j) * length + first
+                    for u in range(alpha):
+                        _combine(down, (u * t + j) * CHUNK, src, starts, mat[u], count)
                 # points[u, v] = sum_j mat[v, j] * down[u, j]
                 for u in range(alpha):
+                    for j in range(t):
+                        starts[j] = (u * t + j) * CHUNK
                     for v in range(alpha):
-                        out = ((u * alpha + v) * th * tw + ty * tw + tx) * length + first
-                        _zero(dst, out, count)
-                        for j in range(t):
-                            if mat[v, j] != 0:
-                                _axpy(dst, out, down, (u * t + j) * CHUNK, mat[v, j], count)
+                        _combine(dst, ((u * alpha + v) * th * tw + ty * tw + tx) * length + first,
+                                 down, starts, mat[v], count)
 
 
 @njit(cache=True, nogil=True)
@@ -92,6 +107,8 @@ def _points_to_tiles(points, mat, m, th, tw, padded):
     pw, length = padded.shape[1], padded.shape[2]
     src, dst = points.reshape(-1), padded.reshape(-1)
     across = np.empty(alpha * t * CHUNK, dtype=padded.dtype)
+    starts = np.empty(alpha, dtype=np.int64)
+    mat_t = np.ascontiguousarray(mat.T)
     dst[:] = 0
     for first in range(0, length, CHUNK):
         count = min(CHUNK, length - first)
@@ -99,13 +116,10 @@ def _points_to_tiles(points, mat, m, th, tw, padded):
             for tx in range(tw):
                 # across[u, j] = sum_v mat[v, j] * points[u, v]
                 for u in range(alpha):
+                    for v in range(alpha):
+                        starts[v] = ((u * alpha + v) * th * tw + ty * tw + tx) * length + first
                     for j in range(t):
-                        row = (u * t + j) * CHUNK
-                        _zero(across, row, count)
-                        for v in range(alpha):
-                            if mat[v, j] != 0:
-                                _axpy(across, row, src, ((u * alpha + v) * th * tw + ty * tw + tx) * length + first,
-                                      mat[v, j], count)
+                        _combine(across, (u * t + j) * CHUNK, src, starts, mat_t[j], count)
                 # tile[i, j] += sum_u mat[u, i] * across[u, j]
                 for i in range(t):
                     for j in range(t):
