@@ -163,7 +163,7 @@ def winograd_cases(draw, max_batch=3, max_channels=3, max_out=7):
 def winograd_everywhere():
     """The rule with no channel threshold, so small drawn shapes take Winograd too."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(conv_algorithms, "WINOGRAD_MIN_CHANNELS", {3: 1, 5: 1})
+        patch.setattr(conv_algorithms, "WINOGRAD_MIN_CHANNELS", 1)
         yield
 
 
@@ -244,7 +244,8 @@ LAYERS = {  # (x shape, w shape, stride, padding, dilation, groups, device) -> a
                                   "winograd_4x4"),
     "ResNet-20 stem, 3 channels": (((128, 3, 32, 32), (16, 3, 3, 3), (1, 1), (1, 1), (1, 1), 1, "cpu"), "im2col"),
     "ResNet-20 stage 1, 16 channels": (((128, 16, 32, 32), (16, 16, 3, 3), (1, 1), (1, 1), (1, 1), 1, "cpu"),
-                                       "im2col"),
+                                       "winograd_4x4"),
+    "15 channels": (((128, 15, 32, 32), (16, 15, 3, 3), (1, 1), (1, 1), (1, 1), 1, "cpu"), "im2col"),
     "ResNet-20 stage 2, 32 channels": (((128, 32, 16, 16), (32, 32, 3, 3), (1, 1), (1, 1), (1, 1), 1, "cpu"),
                                        "winograd_4x4"),
     "ResNet-20 stage 3, 64 channels": (((128, 64, 8, 8), (64, 64, 3, 3), (1, 1), (1, 1), (1, 1), 1, "cpu"),

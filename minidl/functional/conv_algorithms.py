@@ -7,7 +7,7 @@ call and runs the answer on its batch slices:
   itself, no columns.
 - ``"winograd_4x4"``: F(4x4, r x r) (``kernels/*/winograd.py``) for stride-1, undilated,
   ungrouped square kernels on the CPU with at least
-  ``WINOGRAD_MIN_CHANNELS[r]`` input and output channels: the multiplies per
+  ``WINOGRAD_MIN_CHANNELS`` input and output channels: the multiplies per
   output drop from r^2 to (m+r-1)^2/m^2, and the data gradient is a GEMM over
   the same transform points and no col2im.
 - ``"im2col"``: everything else, and everything on the GPU (no CUDA Winograd
@@ -18,13 +18,13 @@ gradient + weight gradient, ``benchmarks/conv_layers.py --algorithms``, on a
 shared two-core machine):
 
     layer                       im2col   F(2x2)   F(4x4)
-    ResNet-20 3x3 16@32x32        72.7     93.7     73.7   -> im2col (a tie: thin GEMMs,
-                                                              transforms paid per channel)
+    ResNet-20 3x3 16@32x32        77.1     --       58.5   -> F(4x4, 3x3)
     ResNet-20 3x3 32@16x16        46.3     37.0     34.5   -> F(4x4, 3x3)
     ResNet-20 3x3 64@8x8          34.6     33.7     26.7   -> F(4x4, 3x3)
     LeNet-5 5x5 20->50@14x14      82.1     76.5     50.1   -> F(4x4, 5x5)
     AlexNet-LRN 5x5 64@15x15     352.2    190.4    106.1   -> F(4x4, 5x5)
     3-channel stems, 1-channel LeNet conv1: im2col, 2.5 to 10 times faster
+                                 (thin GEMMs; the transforms, paid per channel, dominate)
 
 The tile is picked on its float32 error (``benchmarks/winograd_error.py``: max
 error over max |value| against float64, on these layers): im2col 1-6 eps;
@@ -50,9 +50,8 @@ strided copy, as im2col's GEMM result is.
 
 from minidl.backend import kernels_for
 
-# Input and output channels at least this many for Winograd, per kernel size
-# (see the module docstring).
-WINOGRAD_MIN_CHANNELS = {3: 32, 5: 16}
+# Input and output channels at least this many for Winograd (see the module docstring).
+WINOGRAD_MIN_CHANNELS = 16
 # Output tile per kernel size.
 WINOGRAD_TILE = {3: 4, 5: 4}
 
@@ -64,7 +63,7 @@ def choose_algorithm(x_shape, w_shape, stride, padding, dilation, groups, device
     if (kh, kw) == (1, 1) and stride == (1, 1) and padding == (0, 0) and groups == 1:
         return "pointwise"
     if (device == "cpu" and kh == kw and kh in WINOGRAD_TILE and stride == (1, 1) and dilation == (1, 1)
-            and groups == 1 and min(c_per_group, out_c) >= WINOGRAD_MIN_CHANNELS[kh]):
+            and groups == 1 and min(c_per_group, out_c) >= WINOGRAD_MIN_CHANNELS):
         m = WINOGRAD_TILE[kh]
         return f"winograd_{m}x{m}"
     return "im2col"
