@@ -18,13 +18,16 @@ gradient + weight gradient, ``benchmarks/conv_layers.py --algorithms``, on a
 shared two-core machine):
 
     layer                       im2col   F(2x2)   F(4x4)
-    ResNet-20 3x3 16@32x32        77.1     --       58.5   -> F(4x4, 3x3)
-    ResNet-20 3x3 32@16x16        46.3     37.0     34.5   -> F(4x4, 3x3)
-    ResNet-20 3x3 64@8x8          34.6     33.7     26.7   -> F(4x4, 3x3)
-    LeNet-5 5x5 20->50@14x14      82.1     76.5     50.1   -> F(4x4, 5x5)
-    AlexNet-LRN 5x5 64@15x15     352.2    190.4    106.1   -> F(4x4, 5x5)
-    3-channel stems, 1-channel LeNet conv1: im2col, 2.5 to 10 times faster
-                                 (thin GEMMs; the transforms, paid per channel, dominate)
+    ResNet-20 3x3 16@32x32        69.1     53.3     54.5   -> F(4x4, 3x3)
+    ResNet-20 3x3 32@16x16        44.8     34.5     29.2   -> F(4x4, 3x3)
+    ResNet-20 3x3 64@8x8          34.1     27.1     24.0   -> F(4x4, 3x3)
+    LeNet-5 5x5 20->50@14x14      88.5     66.0     63.0   -> F(4x4, 5x5)
+    AlexNet-LRN 5x5 64@15x15     394.2    207.2    132.8   -> F(4x4, 5x5)
+    ResNet-20 stem 3x3 3->16      18.9     43.6     42.1   -> im2col
+    LeNet-5 conv1 5x5 1->20       14.1    113.9     62.2   -> im2col
+    AlexNet-LRN conv1 5x5 3->64   87.7    296.2    206.8   -> im2col
+    (with 1-3 input channels the GEMMs are thin and the transforms, paid per
+    channel, cost more than they save)
 
 The tile is picked on its float32 error (``benchmarks/winograd_error.py``: max
 error over max |value| against float64, on these layers): im2col 1-6 eps;
