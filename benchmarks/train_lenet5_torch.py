@@ -23,20 +23,8 @@ import torch
 import minidl as md
 from minidl.data import DataLoader, load_dataset, spec
 from minidl.optim.lr_scheduler import ReduceLROnPlateau
-from minidl.training import builders
-
-
-def torch_lenet5(minidl_model):
-    net = torch.nn.Sequential(
-        torch.nn.Conv2d(1, 20, 5, padding=2), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Conv2d(20, 50, 5, padding=2), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Flatten(), torch.nn.Linear(50 * 7 * 7, 500), torch.nn.ReLU(), torch.nn.Linear(500, 10),
-    )
-    with torch.no_grad():
-        for (name, theirs), (_, ours) in zip(net.named_parameters(), minidl_model.named_parameters()):
-            assert tuple(theirs.shape) == ours.shape, name
-            theirs.copy_(torch.from_numpy(ours.numpy()))
-    return net
+from minidl.commands import builders
+from minidl.commands.bench.twins import copy_parameters, torch_model
 
 
 def main():
@@ -54,7 +42,7 @@ def main():
     started = time.perf_counter()
     dataset = spec("fashion-mnist")
     md.manual_seed(args.seed)
-    net = torch_lenet5(builders.build_model("lenet5", dataset))
+    net = copy_parameters(torch_model("lenet5"), builders.build_model("lenet5", dataset))
     train = DataLoader(load_dataset("fashion-mnist", "train"), args.batch_size, shuffle=True, seed=args.seed,
                        transform=builders.train_transform(dataset, (1, 28, 28), ()))
     test = DataLoader(load_dataset("fashion-mnist", "test"), args.batch_size,

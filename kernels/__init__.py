@@ -5,7 +5,17 @@
 - ``minidl.kernels.cpu``: Numba kernels, the CPU path.
 - ``minidl.kernels.cuda``: CUDA C sources launched through CuPy, the GPU path.
 
-Kernels know nothing of Tensor or autograd: arrays in, arrays out. The names,
-argument order and array layouts are the interface documented in
-``minidl.kernels.reference``.
+Kernels know nothing of Tensor or autograd: arrays in, arrays out. ``INTERFACE``
+below names the functions every set provides; their arguments and array layouts
+are those of ``minidl.kernels.reference``, and ``tests/test_kernels_interface.py``
+checks that each set matches it.
 """
+
+INTERFACE = (
+    "im2col", "col2im",
+    "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
+    "batch_norm_forward_train", "batch_norm_backward",
+    "lrn_forward", "lrn_backward",
+    "dropout_mask",
+    "softmax_cross_entropy_forward", "softmax_cross_entropy_backward",
+)

@@ -21,9 +21,9 @@ from minidl.summary import summary  # noqa: E402
 
 __version__ = "0.1.0"
 
-# Loaded on first use: testing needs hypothesis (a test extra), the rest is not
-# needed to run an op.
-_LAZY_MODULES = ("testing", "models", "data", "training", "kernels")
+# Loaded on first use: testing needs hypothesis (a test extra), viz the graphviz
+# package (the viz extra) to draw, the rest is not needed to run an op.
+_LAZY_MODULES = ("testing", "models", "data", "training", "kernels", "viz")
 
 
 def __getattr__(name):

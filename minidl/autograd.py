@@ -90,7 +90,15 @@ class Function:
     op can skip work nobody will use.
     """
 
+    # The state of an op before it is recorded and after backward frees it, declared
+    # here (as Chainer's FunctionNode does) so subclasses need not call an __init__.
+    inputs = None
+    _saved = None
+    _freed = False
+
     def __call__(self, *inputs):
+        # tensor.py imports this module, and functional (which tensor.py loads) subclasses
+        # Function while this module loads: Tensor can only be looked up at call time.
         from minidl.tensor import Tensor, as_tensor
 
         reference = next((x for x in inputs if isinstance(x, Tensor)), None)
@@ -130,13 +138,12 @@ class Function:
 
     @property
     def saved_tensors(self):
-        saved = getattr(self, "_saved", None)
-        if saved is None:
+        if self._saved is None:
             raise ValueError(
                 f"{type(self).__name__}: saved values are gone: the graph was freed by an "
                 "earlier backward (pass retain_graph=True to keep it) or never recorded"
             )
-        return saved
+        return self._saved
 
     @property
     def name(self):
@@ -157,12 +164,175 @@ class Function:
         self._freed = True
 
 
-def _accumulate(tensor, grad):
-    """Add grad into tensor.grad; the first gradient is copied so .grad is never an alias."""
-    if tensor.grad is None:
-        tensor.grad = grad.copy()
-    else:
-        tensor.grad += grad
+def backward(tensor, grad=None, retain_graph=False):
+    """Backpropagate from ``tensor``: leaves that require grad get ``.grad`` summed in.
+
+    The walk: pop the newest op, hand its ``backward`` the gradients its outputs
+    received, pass what it returns on to its inputs, free it. A leaf gets its
+    gradient as soon as the last op that uses it has run, so its hooks (a
+    data-parallel allreduce, say) can start while the walk goes on.
+    """
+    grad = _initial_gradient(tensor, grad)
+    xp = backend.get_array_module(tensor.data)
+    pending = _PendingGradients()
+    pending.add(tensor, grad)
+    queue = _OpQueue()
+    uses = _LeafUses(tensor._creator)
+    if tensor._creator is not None:
+        queue.push(tensor._creator)
+    while queue:
+        function = queue.pop()
+        _check_not_freed(function)
+        grad_outputs = [pending.take(output, xp) for output in _outputs(function)]
+        for x, gx in _input_gradients(function, grad_outputs, xp):
+            pending.add(x, gx)
+            if x._creator is not None:
+                queue.push(x._creator)
+        for leaf in uses.done_with(function):
+            _deliver(leaf, pending.pop(leaf))
+        if not retain_graph:
+            function._release()
+    # Left: the root if it is a leaf, and leaves behind ops the walk never reached
+    # (an op returned None for the input above them).
+    for leaf, gx in pending.items():
+        _deliver(leaf, gx)
+
+
+def _initial_gradient(tensor, grad):
+    """The gradient the walk starts from: ones for a scalar, else ``grad`` checked."""
+    if not tensor.requires_grad:
+        raise ValueError(
+            "backward: this tensor does not require grad (no input of the ops that made it "
+            "required grad, or it was computed under no_grad)"
+        )
+    xp = backend.get_array_module(tensor.data)
+    if grad is None:
+        if tensor.size != 1:
+            raise ValueError(
+                f"backward: a gradient can be created implicitly only for a scalar output; "
+                f"this output has shape {tensor.shape}: pass grad= an array of that shape"
+            )
+        return xp.ones_like(tensor.data)
+    grad = xp.asarray(getattr(grad, "data", grad), dtype=tensor.dtype)
+    if grad.shape != tensor.shape:
+        raise ValueError(f"backward: grad has shape {grad.shape} but the output has shape {tensor.shape}")
+    return grad
+
+
+class _OpQueue:
+    """Ops waiting for their backward, newest generation first; ties go to the op reached
+    first, so every run sums gradients in the same order."""
+
+    def __init__(self):
+        self._heap = []
+        self._queued = set()
+        self._order = itertools.count()
+
+    def __bool__(self):
+        return bool(self._heap)
+
+    def push(self, function):
+        if id(function) not in self._queued:
+            self._queued.add(id(function))
+            heapq.heappush(self._heap, (-function.generation, next(self._order), function))
+
+    def pop(self):
+        return heapq.heappop(self._heap)[2]
+
+
+class _PendingGradients:
+    """Gradients received so far, per tensor, summed in the order they arrive."""
+
+    def __init__(self):
+        # id(tensor) -> [tensor, gradient]; holding the tensor keeps its id unique.
+        self._entries = {}
+
+    def add(self, tensor, grad):
+        entry = self._entries.get(id(tensor))
+        if entry is None:
+            self._entries[id(tensor)] = [tensor, grad]
+        else:
+            entry[1] = entry[1] + grad
+
+    def take(self, output, xp):
+        """The whole gradient of an op's output (zeros if none reached it), after its hooks."""
+        tensor, (shape, dtype) = output
+        entry = self._entries.pop(id(tensor), None) if tensor is not None else None
+        if entry is None:
+            return xp.zeros(shape, dtype=dtype)
+        grad = _run_hooks(tensor, entry[1])
+        if tensor._retains_grad:  # after the hooks, as PyTorch: .grad is what flows on
+            _accumulate(tensor, grad)
+        return grad
+
+    def pop(self, leaf):
+        entry = self._entries.pop(id(leaf), None)
+        return None if entry is None else entry[1]
+
+    def items(self):
+        return [(tensor, grad) for tensor, grad in self._entries.values()]
+
+
+class _LeafUses:
+    """How many recorded ops below the root still have to run before each leaf that
+    requires grad has its whole gradient."""
+
+    def __init__(self, root):
+        self._left = {}
+        if root is None:
+            return
+        seen, stack = {id(root)}, [root]
+        while stack:
+            function = stack.pop()
+            for x in function.inputs or ():  # a freed op raises when the walk reaches it
+                if not x.requires_grad:
+                    continue
+                if x._creator is None:
+                    self._left[id(x)] = self._left.get(id(x), 0) + 1
+                elif id(x._creator) not in seen:
+                    seen.add(id(x._creator))
+                    stack.append(x._creator)
+
+    def done_with(self, function):
+        """The leaves whose last use was ``function``."""
+        ready = []
+        for x in function.inputs:
+            left = self._left.get(id(x))
+            if left is not None:
+                self._left[id(x)] = left - 1
+                if left == 1:
+                    ready.append(x)
+        return ready
+
+
+def _outputs(function):
+    """(tensor or None if it is gone, (shape, dtype)) for each output of ``function``."""
+    return [(ref(), meta) for ref, meta in zip(function.outputs, function._output_meta)]
+
+
+def _check_not_freed(function):
+    if function._freed:
+        raise ValueError(
+            f"backward: the graph through {function.name} was freed by an earlier "
+            "backward; pass retain_graph=True to the first backward to go through it twice"
+        )
+
+
+def _input_gradients(function, grad_outputs, xp):
+    """(input, gradient) for each input of ``function`` that requires grad and gets one."""
+    grad_inputs = function.backward(*grad_outputs)
+    if not isinstance(grad_inputs, tuple):
+        grad_inputs = (grad_inputs,)
+    if len(grad_inputs) != len(function.inputs):
+        raise ValueError(
+            f"{function.name}.backward returned {len(grad_inputs)} gradients for "
+            f"{len(function.inputs)} inputs"
+        )
+    return [
+        (x, _checked_gradient(function, index, x, xp.asarray(gx)))
+        for index, (x, gx) in enumerate(zip(function.inputs, grad_inputs))
+        if gx is not None and x.requires_grad
+    ]
 
 
 def _checked_gradient(function, index, tensor, grad):
@@ -176,86 +346,37 @@ def _checked_gradient(function, index, tensor, grad):
     return grad
 
 
-def backward(tensor, grad=None, retain_graph=False):
-    """Backpropagate from ``tensor``: leaves that require grad get ``.grad`` summed in."""
-    if not tensor.requires_grad:
-        raise ValueError(
-            "backward: this tensor does not require grad (no input of the ops that made it "
-            "required grad, or it was computed under no_grad)"
-        )
-    xp = backend.get_array_module(tensor.data)
+def _run_hooks(tensor, grad):
+    """``tensor``'s gradient hooks in order; each may return a replacement gradient."""
+    for hook in list(tensor._hooks.values()) if tensor._hooks else ():
+        result = hook(grad)
+        if result is None:
+            continue
+        xp = backend.get_array_module(grad)
+        result = xp.asarray(getattr(result, "data", result))
+        if result.shape != grad.shape:
+            raise ValueError(
+                f"register_hook: the hook {getattr(hook, '__name__', hook)!r} returned a gradient of shape "
+                f"{result.shape} for a tensor of shape {tensor.shape}"
+            )
+        grad = result.astype(tensor.dtype, copy=False)
+    return grad
+
+
+def _deliver(leaf, grad):
+    """A leaf's whole gradient of this pass: its hooks, then into ``.grad`` in one addition
+    (so k passes leave exactly k times one pass's gradient), then the hooks that want
+    the accumulated ``.grad``."""
     if grad is None:
-        if tensor.size != 1:
-            raise ValueError(
-                f"backward: a gradient can be created implicitly only for a scalar output; "
-                f"this output has shape {tensor.shape}: pass grad= an array of that shape"
-            )
-        grad = xp.ones_like(tensor.data)
-    else:
-        grad = getattr(grad, "data", grad)
-        grad = xp.asarray(grad, dtype=tensor.dtype)
-        if grad.shape != tensor.shape:
-            raise ValueError(
-                f"backward: grad has shape {grad.shape} but the output has shape {tensor.shape}"
-            )
-
-    if tensor._creator is None:
-        _accumulate(tensor, grad)
         return
+    _accumulate(leaf, _run_hooks(leaf, grad))
+    for hook in list(leaf._post_accumulate_hooks.values()) if leaf._post_accumulate_hooks else ():
+        hook(leaf)
 
-    # id(tensor) -> [tensor, gradient so far]; holding the tensor keeps its id unique.
-    pending = {id(tensor): [tensor, grad]}
-    order = itertools.count()
-    heap = []
-    queued = set()
 
-    def push(function):
-        if id(function) not in queued:
-            queued.add(id(function))
-            heapq.heappush(heap, (-function.generation, next(order), function))
-
-    push(tensor._creator)
-    while heap:
-        _, _, function = heapq.heappop(heap)
-        if getattr(function, "_freed", False):
-            raise ValueError(
-                f"backward: the graph through {function.name} was freed by an earlier "
-                "backward; pass retain_graph=True to the first backward to go through it twice"
-            )
-        grad_outputs = []
-        for ref, (shape, dtype) in zip(function.outputs, function._output_meta):
-            output = ref()
-            entry = pending.pop(id(output), None) if output is not None else None
-            if entry is None:
-                grad_outputs.append(xp.zeros(shape, dtype=dtype))
-                continue
-            if output._retains_grad:
-                _accumulate(output, entry[1])
-            grad_outputs.append(entry[1])
-
-        grad_inputs = function.backward(*grad_outputs)
-        if not isinstance(grad_inputs, tuple):
-            grad_inputs = (grad_inputs,)
-        if len(grad_inputs) != len(function.inputs):
-            raise ValueError(
-                f"{function.name}.backward returned {len(grad_inputs)} gradients for "
-                f"{len(function.inputs)} inputs"
-            )
-        for index, (x, gx) in enumerate(zip(function.inputs, grad_inputs)):
-            if gx is None or not x.requires_grad:
-                continue
-            gx = _checked_gradient(function, index, x, xp.asarray(gx))
-            entry = pending.get(id(x))
-            if entry is None:
-                pending[id(x)] = [x, gx]
-            else:
-                entry[1] = entry[1] + gx
-            if x._creator is not None:
-                push(x._creator)
-        if not retain_graph:
-            function._release()
-
-    # Only leaves are left. Each gets this pass's summed gradient in one addition,
-    # so k backward passes leave exactly k times one pass's gradient in .grad.
-    for leaf, gx in pending.values():
-        _accumulate(leaf, gx)
+def _accumulate(tensor, grad):
+    """Add grad into tensor.grad; the first gradient is copied so .grad is never an alias."""
+    if tensor.grad is None:
+        tensor.grad = grad.copy()
+    else:
+        tensor.grad += grad

@@ -13,6 +13,7 @@ True
 'cpu'
 """
 
+import functools
 import importlib
 import sys
 
@@ -20,52 +21,48 @@ import numpy as np
 
 DEVICES = ("cpu", "cuda")
 
-_cupy = None
-_cupy_error = None
 
+@functools.cache
+def cupy_state():
+    """(the cupy module or None, why the 'cuda' device cannot be used or None), asked once.
 
-def _load_cupy():
-    """CuPy if it imports and sees a GPU, else None (the reason kept for errors)."""
-    global _cupy, _cupy_error
-    if _cupy is None and _cupy_error is None:
-        try:
-            _cupy = importlib.import_module("cupy")
-        except Exception as error:  # ImportError, or a CUDA library that fails to load
-            _cupy_error = f"CuPy is not importable ({type(error).__name__}: {error})"
-    return _cupy
-
-
-_gpu_seen = None
+    The one place that holds CuPy state: the import and the device count are tried
+    on first use and kept for the process (``cupy_state.cache_clear()`` forgets them).
+    """
+    try:
+        cp = importlib.import_module("cupy")
+    except Exception as error:  # ImportError, or a CUDA library that fails to load
+        return None, f"CuPy is not importable ({type(error).__name__}: {error})"
+    try:
+        if cp.cuda.runtime.getDeviceCount() > 0:
+            return cp, None
+    except Exception:  # a driver that is missing or too old
+        pass
+    return cp, "CuPy imports but sees no CUDA device"
 
 
 def cupy_available():
-    """True when CuPy imports and at least one CUDA device is visible (asked once)."""
-    global _gpu_seen
-    if _gpu_seen is None:
-        cp = _load_cupy()
-        try:
-            _gpu_seen = cp is not None and cp.cuda.runtime.getDeviceCount() > 0
-        except Exception:
-            _gpu_seen = False
-    return _gpu_seen
+    """True when CuPy imports and at least one CUDA device is visible."""
+    cp, problem = cupy_state()
+    return cp is not None and problem is None
 
 
 def require_cupy(what="the 'cuda' device"):
     """The cupy module, or a RuntimeError that says how to get it."""
-    cp = _load_cupy()
-    if cp is None or not cupy_available():
-        reason = _cupy_error or "CuPy imports but sees no CUDA device"
+    cp, problem = cupy_state()
+    if problem is not None:
         raise RuntimeError(
-            f"{what} needs CuPy and an NVIDIA GPU: {reason}. "
+            f"{what} needs CuPy and an NVIDIA GPU: {problem}. "
             "Install it with `pip install minidl[cuda12]` (or [cuda13])."
         )
     return cp
 
 
 def is_cupy_array(array):
-    cp = _cupy
-    if cp is None and "cupy" in sys.modules:
-        cp = _load_cupy()  # the caller imported CuPy first: its arrays are on the GPU
+    # No CuPy array can exist before something imported CuPy; until then, CuPy stays unimported.
+    if "cupy" not in sys.modules:
+        return False
+    cp = cupy_state()[0]
     return cp is not None and isinstance(array, cp.ndarray)
 
 
@@ -78,7 +75,7 @@ def get_array_module(*arrays):
     """numpy, or cupy when any of the arrays lives on the GPU (Chainer's idiom)."""
     for array in arrays:
         if is_cupy_array(array):
-            return _cupy
+            return cupy_state()[0]
     return np
 
 
@@ -99,9 +96,8 @@ def to_device(array, device):
     device = check_device(device)
     if device == device_of(array):
         return array
-    if device == "cuda":
-        return _cupy.asarray(array)
-    return _cupy.asnumpy(array)
+    cp = cupy_state()[0]
+    return cp.asarray(array) if device == "cuda" else cp.asnumpy(array)
 
 
 def kernels(device):

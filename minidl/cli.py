@@ -1,4 +1,4 @@
-"""The ``minidl`` command: ``minidl train|evaluate|summary|bench|models ...``.
+"""The ``minidl`` command: ``minidl train|evaluate|summary|bench|models|graph ...``.
 
 Each subcommand lives in its own module under ``minidl.commands`` and exposes
 ``add_arguments(parser)`` and ``run(args) -> int``; this file only dispatches,
@@ -15,6 +15,7 @@ COMMANDS = {
     "summary": "per-layer output shape, memory, parameters and FLOPs",
     "bench": "training throughput against PyTorch on this machine",
     "models": "list the registered models",
+    "graph": "draw a model's autograd graph (PNG, SVG or Graphviz source)",
 }
 
 

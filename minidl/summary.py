@@ -190,7 +190,7 @@ def layer_flops(module, inputs, output):
     if isinstance(module, nn.Linear):
         return out * module.in_features
     if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
-        kh, kw = _pair(module.kernel_size)
+        kh, kw = module.kernel_size
         return out * kh * kw
     if isinstance(module, nn.AdaptiveAvgPool2d):
         return inputs[0].size
@@ -217,17 +217,15 @@ def _output_facts(output):
     return tuple(tuple(t.shape[1:]) for t in tensors), sum(t.size // max(t.shape[0], 1) for t in tensors)
 
 
-def _pair(value):
-    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-
-
 def _check_shape(input_shape):
     if isinstance(input_shape, str):
         input_shape = parse_shape(input_shape)
     try:
         shape = tuple(int(s) for s in input_shape)
     except (TypeError, ValueError):
-        raise TypeError(f"summary: input_shape must be a tuple of ints like (3, 224, 224), got {input_shape!r}") from None
+        raise TypeError(
+            f"summary: input_shape must be a tuple of ints like (3, 224, 224), got {input_shape!r}"
+        ) from None
     if not shape or min(shape) < 1:
         raise ValueError(f"summary: input_shape must be positive sizes like (3, 224, 224), got {input_shape!r}")
     return shape

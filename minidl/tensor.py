@@ -17,6 +17,7 @@ default. Python scalars mixed into an op take the tensor's dtype, so
 import numpy as np
 
 from minidl import autograd, backend
+from minidl.hooks import add_hook
 
 DEFAULT_DTYPE = np.float32
 
@@ -29,6 +30,9 @@ class Tensor:
     """A node of the graph: ``.data`` (ndarray), ``.grad`` (ndarray or None), ``.requires_grad``."""
 
     __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
+    # Hook tables, made on the first registration: most tensors never get one.
+    _hooks = None
+    _post_accumulate_hooks = None
 
     def __init__(self, data, requires_grad=False):
         if isinstance(data, Tensor):
@@ -75,6 +79,42 @@ class Tensor:
         """Keep .grad on this non-leaf tensor after backward (leaves always keep theirs)."""
         self._retains_grad = True
         return self
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` with this tensor's whole gradient of each backward pass.
+
+        ``grad`` is an array (NumPy or CuPy) of this tensor's shape, the sum of
+        every path's contribution; ``hook`` may return a replacement gradient,
+        which is what flows on (and what a leaf accumulates in ``.grad``), or
+        None to leave it. Returns a handle whose ``.remove()`` unregisters it.
+
+        >>> import numpy as np, minidl as md
+        >>> x = md.tensor([1.0, 2.0], requires_grad=True)
+        >>> handle = x.register_hook(lambda g: g * 10)
+        >>> (x * x).sum().backward()
+        >>> x.grad
+        array([20., 40.], dtype=float32)
+        """
+        self._check_hookable("register_hook")
+        if self._hooks is None:
+            self._hooks = {}
+        return add_hook(self._hooks, hook)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """On a leaf: call ``hook(tensor)`` once this backward pass has added its gradient
+        into ``tensor.grad``, as soon as no op left in the walk uses the leaf (what a
+        data-parallel wrapper needs to start reducing a parameter's gradient)."""
+        self._check_hookable("register_post_accumulate_grad_hook")
+        if not self.is_leaf:
+            raise ValueError("register_post_accumulate_grad_hook: only a leaf accumulates .grad; "
+                             "this tensor was made by " + self._creator.name)
+        if self._post_accumulate_hooks is None:
+            self._post_accumulate_hooks = {}
+        return add_hook(self._post_accumulate_hooks, hook)
+
+    def _check_hookable(self, method):
+        if not self.requires_grad:
+            raise ValueError(f"{method}: this tensor does not require grad, so no gradient will reach a hook")
 
     def backward(self, grad=None, retain_graph=False):
         """Backpropagate; a non-scalar output needs ``grad`` of its own shape."""
@@ -275,4 +315,6 @@ def tensor(data, requires_grad=False, device=None, dtype=None):
     return result
 
 
-from minidl import functional as F  # noqa: E402  (functional builds on Tensor)
+# Tensor's operators are functional ops, and every functional module imports Tensor and
+# as_tensor from here: functional can only load once both exist, so this import comes last.
+from minidl import functional as F  # noqa: E402

@@ -7,7 +7,7 @@ threads: the caller and a small pool. Each thread runs its slices' im2col
 one after another, so the work of a slice stays in that core's cache.
 
 The first time a CPU op maps slices, minidl takes the process over: malloc
-keeps freed memory for the next step (``minidl.allocator``), BLAS is
+keeps freed memory for the next step (``minidl.malloc``), BLAS is
 asked for one thread (process-wide; only OpenBLAS can be asked, through its C
 API, which is what NumPy's wheels ship), and Numba's parallel kernels run on
 one thread when the calling thread launches them (``numba.set_num_threads``
@@ -33,7 +33,7 @@ import ctypes
 import os
 import threading
 
-from minidl import allocator
+from minidl import malloc
 
 _state = {"threads": None, "pool": None, "blas_single": None}
 _lock = threading.Lock()
@@ -151,9 +151,9 @@ def _shutdown():
 def _take_over():
     """BLAS on one thread (once per process) and Numba's kernels on one thread (once per
     calling thread; pool threads do the same in ``_run``); False, touching neither, if
-    this BLAS cannot be asked. Also, once, ``allocator.keep_freed_memory()``."""
+    this BLAS cannot be asked. Also, once, ``malloc.keep_freed_memory()``."""
     if _state["blas_single"] is None:
-        allocator.keep_freed_memory()
+        malloc.keep_freed_memory()
         setter = openblas_thread_setter()
         if setter is not None:
             setter(1)

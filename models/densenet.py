@@ -22,6 +22,7 @@ from collections import OrderedDict
 from minidl import functional as F
 from minidl import nn
 from minidl.models.registry import register
+from minidl.models.rules import kaiming_init_
 
 
 class DenseLayer(nn.Module):
@@ -91,10 +92,9 @@ class DenseNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten()
         self.classifier = nn.Linear(channels, num_classes)
+        kaiming_init_(self, mode="fan_in")
         for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight)
-            elif isinstance(module, nn.Linear):
+            if isinstance(module, nn.Linear):
                 nn.init.zeros_(module.bias)
 
     def forward(self, x):

@@ -34,6 +34,7 @@ from minidl import random
 from minidl.backend import get_array_module
 from minidl.models.mobilenet_v2 import conv_bn
 from minidl.models.registry import register
+from minidl.models.rules import block_strides, kaiming_init_
 from minidl.models.se_resnet import SqueezeExcitation
 from minidl.tensor import Tensor
 
@@ -108,8 +109,8 @@ def efficientnet(settings, stem_channels, num_classes=1000, dropout=0.2, stochas
     layers = [conv_bn(3, stem_channels, 3, stride=2, activation=nn.SiLU)]
     channels, index = stem_channels, 0
     for t, k, s, c, n in settings:
-        for i in range(n):
-            layers.append(MBConv(channels, c, t, k, s if i == 0 else 1, stochastic_depth * index / total))
+        for stride in block_strides(n, s):
+            layers.append(MBConv(channels, c, t, k, stride, stochastic_depth * index / total))
             channels, index = c, index + 1
     head = 4 * channels
     layers.append(conv_bn(channels, head, 1, activation=nn.SiLU))
@@ -119,10 +120,9 @@ def efficientnet(settings, stem_channels, num_classes=1000, dropout=0.2, stochas
         flatten=nn.Flatten(),
         classifier=nn.Sequential(nn.Dropout(dropout), nn.Linear(head, num_classes)),
     ))
+    kaiming_init_(model)  # the classifier's Linear comes after every convolution
     for module in model.modules():
-        if isinstance(module, nn.Conv2d):
-            nn.init.kaiming_normal_(module.weight, mode="fan_out")
-        elif isinstance(module, nn.Linear):
+        if isinstance(module, nn.Linear):
             bound = 1.0 / math.sqrt(module.out_features)
             nn.init.uniform_(module.weight, -bound, bound)
             nn.init.zeros_(module.bias)

@@ -27,6 +27,7 @@ from collections import OrderedDict
 
 from minidl import nn
 from minidl.models.registry import register
+from minidl.models.rules import block_strides, kaiming_init_
 
 SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
             (6, 160, 3, 2), (6, 320, 1, 1))
@@ -66,8 +67,8 @@ def mobilenet_v2(num_classes=1000):
     layers = [conv_bn(3, 32, 3, stride=2)]
     channels = 32
     for t, c, n, s in SETTINGS:
-        for i in range(n):
-            layers.append(InvertedResidual(channels, c, s if i == 0 else 1, t))
+        for stride in block_strides(n, s):
+            layers.append(InvertedResidual(channels, c, stride, t))
             channels = c
     layers.append(conv_bn(channels, 1280, 1))
     model = nn.Sequential(OrderedDict(
@@ -76,10 +77,9 @@ def mobilenet_v2(num_classes=1000):
         flatten=nn.Flatten(),
         classifier=nn.Sequential(nn.Dropout(0.2), nn.Linear(1280, num_classes)),
     ))
+    kaiming_init_(model)  # the classifier's Linear comes after every convolution
     for module in model.modules():
-        if isinstance(module, nn.Conv2d):
-            nn.init.kaiming_normal_(module.weight, mode="fan_out")
-        elif isinstance(module, nn.Linear):
+        if isinstance(module, nn.Linear):
             nn.init.normal_(module.weight, 0.0, 0.01)
             nn.init.zeros_(module.bias)
     return model

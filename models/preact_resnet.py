@@ -21,7 +21,7 @@ depth >= 164).
 from minidl import functional as F
 from minidl import nn
 from minidl.models.registry import register
-from minidl.models.resnet import kaiming_init_
+from minidl.models.rules import block_strides, kaiming_init_, stage_stride
 
 
 class PreActBlock(nn.Module):
@@ -110,8 +110,8 @@ class PreActResNet(PreActStages):
         stages = []
         for index, planes in enumerate((16, 32, 64)):
             blocks = []
-            for b in range(n):
-                blocks.append(block(channels, planes, 2 if index > 0 and b == 0 else 1))
+            for stride in block_strides(n, stage_stride(index)):
+                blocks.append(block(channels, planes, stride))
                 channels = planes * block.expansion
             stages.append(blocks)
         self._finish(stages, channels, num_classes)

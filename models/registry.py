@@ -11,22 +11,12 @@ def register(builder=None, *, name=None, input_shape=None):
     def add(fn):
         key = name or fn.__name__
         if key in _BUILDERS:
-            if not _same_source(_BUILDERS[key], fn):
-                raise ValueError(f"models.register: {key!r} is registered twice")
-            return fn  # keep the first, so the models' classes stay those of minidl.models
+            raise ValueError(f"models.register: {key!r} is registered twice")
         _BUILDERS[key] = fn
         if input_shape is not None:
             _INPUT_SHAPES[key] = tuple(input_shape)
         return fn
     return add(builder) if builder is not None else add
-
-
-def _same_source(a, b):
-    """One builder imported under two module names (a doctest run imports files by path)."""
-    code_a, code_b = getattr(a, "__code__", None), getattr(b, "__code__", None)
-    return code_a is not None and code_b is not None and (
-        (code_a.co_filename, code_a.co_firstlineno) == (code_b.co_filename, code_b.co_firstlineno)
-    )
 
 
 def list_models():

@@ -25,6 +25,7 @@ Wide ResNet-50-2 (twice as wide a 3x3); see ``resnext.py`` and ``wide_resnet.py`
 from minidl import functional as F
 from minidl import nn
 from minidl.models.registry import register
+from minidl.models.rules import kaiming_init_, stage_stride
 
 
 def conv3x3(in_channels, out_channels, stride=1, groups=1):
@@ -102,14 +103,6 @@ def make_stage(block, in_channels, planes, count, stride=1, groups=1, width_per_
     return nn.Sequential(*blocks), out_channels
 
 
-def kaiming_init_(model):
-    """He initialisation (fan_out, ReLU gain) of every convolution, torchvision's choice."""
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d):
-            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-    return model
-
-
 class ResNet(nn.Module):
     """The ImageNet ResNet: ``layers`` blocks per stage of ``block``."""
 
@@ -121,7 +114,7 @@ class ResNet(nn.Module):
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
         channels = 64
         for index, (planes, count) in enumerate(zip((64, 128, 256, 512), layers)):
-            stage, channels = make_stage(block, channels, planes, count, 1 if index == 0 else 2,
+            stage, channels = make_stage(block, channels, planes, count, stage_stride(index),
                                          groups, width_per_group)
             setattr(self, f"layer{index + 1}", stage)
         self.avgpool = nn.AdaptiveAvgPool2d(1)

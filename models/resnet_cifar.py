@@ -25,6 +25,7 @@ from minidl import functional as F
 from minidl import nn
 from minidl.backend import get_array_module
 from minidl.models.registry import register
+from minidl.models.rules import block_strides, kaiming_init_, stage_stride
 from minidl.tensor import Tensor
 
 SHORTCUTS = ("A", "B", None)
@@ -104,8 +105,7 @@ class CifarResNet(nn.Module):
         index = 0
         for stage_index, width in enumerate(widths):
             blocks = []
-            for b in range(blocks_per_stage):
-                stride = 2 if stage_index > 0 and b == 0 else 1
+            for stride in block_strides(blocks_per_stage, stage_stride(stage_index)):
                 blocks.append(block(channels, width, stride, index))
                 channels = width
                 index += 1
@@ -113,9 +113,7 @@ class CifarResNet(nn.Module):
         self.layer1, self.layer2, self.layer3 = stages
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(widths[-1], num_classes)
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        kaiming_init_(self)
 
     def forward(self, x):
         x = F.relu(self.bn1(self.conv1(x)))

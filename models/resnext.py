@@ -21,7 +21,8 @@ G = 4 gives c = 24, G = 32 gives c = 4; see ``examples/resnext_width.py``).
 from minidl import functional as F
 from minidl import nn
 from minidl.models.registry import register
-from minidl.models.resnet import Bottleneck, ResNet, kaiming_init_, make_stage
+from minidl.models.resnet import Bottleneck, ResNet, make_stage
+from minidl.models.rules import kaiming_init_, stage_stride
 
 
 @register(input_shape=(3, 224, 224))
@@ -39,7 +40,7 @@ class CifarResNeXt(nn.Module):
         channels = 64
         for index, planes in enumerate((64, 128, 256)):
             stage, channels = make_stage(Bottleneck, channels, planes, blocks_per_stage,
-                                         1 if index == 0 else 2, cardinality, width_per_group)
+                                         stage_stride(index), cardinality, width_per_group)
             setattr(self, f"layer{index + 1}", stage)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten()

@@ -20,6 +20,7 @@ from minidl import nn
 from minidl.models.preact_resnet import PreActBlock, PreActStages
 from minidl.models.registry import register
 from minidl.models.resnet import Bottleneck, ResNet
+from minidl.models.rules import block_strides, stage_stride
 
 
 class WideResNet(PreActStages):
@@ -33,8 +34,8 @@ class WideResNet(PreActStages):
         stages = []
         channels = 16
         for index, width in enumerate(widths):
-            stages.append([PreActBlock(channels if b == 0 else width, width, 2 if index > 0 and b == 0 else 1, dropout)
-                           for b in range(n)])
+            stages.append([PreActBlock(channels if b == 0 else width, width, stride, dropout)
+                           for b, stride in enumerate(block_strides(n, stage_stride(index)))])
             channels = width
         self._finish(stages, channels, num_classes)
 

@@ -165,7 +165,7 @@ def _graph_of_a_conv_net():
     while stack:
         function = stack.pop()
         functions.append(function)
-        saved += [weakref.ref(a) for a in (getattr(function, "_saved", None) or ())
+        saved += [weakref.ref(a) for a in (function._saved or ())
                   if hasattr(a, "shape") and id(a) not in parameters]
         for t in function.inputs:
             if t.creator is not None:

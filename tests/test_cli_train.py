@@ -108,7 +108,8 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_the_checkpoint(tmp_path, c
 
 @pytest.mark.parametrize("argv, message", [
     (["lenet6"], "unknown model 'lenet6'; known models: .*lenet5"),
-    (["lenet5", "--dataset", "imagenet"], "unknown dataset 'imagenet'; known datasets: cifar10, cifar100, fashion-mnist, mnist"),
+    (["lenet5", "--dataset", "imagenet"],
+     "unknown dataset 'imagenet'; known datasets: cifar10, cifar100, fashion-mnist, mnist"),
     (["lenet5", "--augment", "crop,rotate"], "unknown augmentation rotate; known: crop, flip, jitter"),
     (["lenet5", "--epochs", "0"], "--epochs must be >= 1"),
     (["resnet20", *SMALL], r"model 'resnet20' does not take fashion-mnist images of shape \(1, 28, 28\)"),

@@ -86,7 +86,8 @@ def test_color_jitter_stays_in_unit_range_and_works_on_one_channel():
 
 
 @pytest.mark.parametrize("transform", [
-    T.RandomCrop(4, padding=2), T.RandomHorizontalFlip(), T.ColorJitter(0.5, 0.5, 0.5), T.Normalize([0.5] * 3, [0.3] * 3),
+    T.RandomCrop(4, padding=2), T.RandomHorizontalFlip(), T.ColorJitter(0.5, 0.5, 0.5),
+    T.Normalize([0.5] * 3, [0.3] * 3),
 ])
 def test_same_generator_same_result_and_input_untouched(transform):
     images = batch(h=4, w=4)

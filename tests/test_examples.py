@@ -85,7 +85,7 @@ def test_resnext_equal_cost_width():
         c = module.equal_cost_width(64, g)
         assert 9 * g * c**2 + 8 * g * 64 * c - 17 * 64**2 == pytest.approx(0, abs=1e-6)
     results = module.check_with_blocks(64, (1, 4, 32), size=7)
-    for g, (width, rounded, flops, reference) in results.items():
+    for g, (_width, _rounded, flops, reference) in results.items():
         assert abs(flops / reference - 1) < 0.01, g
     assert results[1][2] == results[1][3]     # one path of width 64 is the bottleneck itself
     out = _run_script("resnext_width", "--groups", "4", "32")

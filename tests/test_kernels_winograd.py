@@ -30,11 +30,12 @@ from hypothesis import strategies as st
 
 import minidl as md
 from minidl.functional import conv_algorithms
-from minidl.kernels import cpu, reference
+from minidl.kernels.cpu import winograd as cpu
+from minidl.kernels.reference import winograd as reference
 from minidl.testing import strategies as mst
 
 F = md.functional
-TILES = sorted(reference.winograd.POINTS)  # (m, r)
+TILES = sorted(reference.POINTS)  # (m, r)
 EPS_BOUND = {(2, 3): 16, (4, 3): 96, (2, 5): 64, (4, 5): 384}  # see the module docstring
 DTYPES = st.sampled_from([np.float32, np.float64])
 

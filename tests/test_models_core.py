@@ -15,8 +15,13 @@ def _count(module):
 def _output_shapes(net, x, modules):
     """Output shape of each of ``modules`` in one forward pass, recorded by hooks."""
     shapes = {}
-    handles = [m.register_forward_hook(lambda m, i, y, name=name: shapes.setdefault(name, y.shape))
-               for name, m in modules]
+
+    def record(name):
+        def hook(module, inputs, output):  # returns None: the output stays as it is
+            shapes.setdefault(name, output.shape)
+        return hook
+
+    handles = [m.register_forward_hook(record(name)) for name, m in modules]
     try:
         net(x)
     finally:

@@ -96,7 +96,7 @@ def test_stochastic_depth_survival_decays_linearly_to_one_half():
     survival = [m.survival for m in model.modules() if isinstance(m, StochasticDepthBlock)]
     blocks = len(survival)
     assert blocks == 54
-    np.testing.assert_allclose(survival, [1 - (l / blocks) * 0.5 for l in range(1, blocks + 1)])
+    np.testing.assert_allclose(survival, [1 - (block / blocks) * 0.5 for block in range(1, blocks + 1)])
 
 
 def test_a_dropped_block_is_the_identity_and_evaluation_scales_by_survival():

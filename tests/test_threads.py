@@ -170,7 +170,7 @@ def test_keep_freed_memory_can_be_turned_off():
     import subprocess
     import sys
 
-    code = "from minidl import allocator; print(allocator.keep_freed_memory())"
+    code = "from minidl import malloc; print(malloc.keep_freed_memory())"
     for setting, expected in (("0", "False"), ("1", "True")):
         env = dict(__import__("os").environ, MINIDL_KEEP_FREED_MEMORY=setting)
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)

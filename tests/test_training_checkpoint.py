@@ -9,7 +9,7 @@ import pytest
 
 import minidl as md
 from minidl.training import CheckpointError, load_checkpoint, save_checkpoint
-from minidl.training import atomic
+from minidl import atomic
 
 
 def state():

@@ -162,7 +162,8 @@ def test_nan_loss_stops_naming_epoch_and_step_and_keeps_the_checkpoint(tmp_path)
                 output.data[...] = np.nan
 
     trainer.model.register_forward_hook(poison)
-    with pytest.raises(TrainingDiverged, match=r"the loss is nan at epoch 2, step 3 of 5.*last good checkpoint .*last\.npz is untouched"):
+    message = r"the loss is nan at epoch 2, step 3 of 5.*last good checkpoint .*last\.npz is untouched"
+    with pytest.raises(TrainingDiverged, match=message):
         trainer.fit(epochs=2)
     assert {name: open(tmp_path / name, "rb").read() for name in os.listdir(tmp_path)} == files
 

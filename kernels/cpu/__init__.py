@@ -1,26 +1,19 @@
 """The CPU kernel set: Numba kernels where a loop is the work, NumPy where it is not."""
 
-from minidl.kernels.reference import (  # a few whole-array NumPy ops: nothing for Numba to win
+from minidl.kernels import INTERFACE
+from minidl.kernels.cpu.batch_norm import batch_norm_backward, batch_norm_forward_train
+from minidl.kernels.cpu.conv import col2im, im2col
+from minidl.kernels.cpu.cross_entropy import (
     softmax_cross_entropy_backward,
     softmax_cross_entropy_forward,
 )
-from minidl.kernels.cpu.batch_norm import batch_norm_backward, batch_norm_forward_train
-from minidl.kernels.cpu.conv import col2im, im2col
 from minidl.kernels.cpu.dropout import dropout_mask
 from minidl.kernels.cpu.lrn import lrn_backward, lrn_forward
-from minidl.kernels.cpu.winograd import (
-    kernel_to_points,
-    nchw_to_points,
-    points_to_kernel,
-    points_to_nchw,
-    points_to_tiles,
-    tile_grid,
-    tiles_to_points,
-    winograd_matrices,
-)
 from minidl.kernels.cpu.pool import (
     avg_pool2d_backward,
     avg_pool2d_forward,
     max_pool2d_backward,
     max_pool2d_forward,
 )
+
+__all__ = list(INTERFACE)

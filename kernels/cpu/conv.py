@@ -32,6 +32,8 @@ array([[1., 1., 1., 1.],
 import numpy as np
 from numba import njit, prange, uint64
 
+from minidl.kernels.reference.conv import conv_output_size
+
 # Jobs with fewer bytes of columns run on the calling thread, releasing the GIL
 # (conv2d runs its cache-sized slices on threads of its own, minidl.threads).
 # Waking Numba's thread pool for a job this small costs more than it saves,
@@ -41,10 +43,6 @@ PARALLEL_BYTES = 8 * 2**20
 # Larger jobs are cut into this many blocks of planes, each with one scratch
 # plane: enough to balance the load on any core count, few enough to allocate cheaply.
 BLOCKS = 64
-
-
-def conv_output_size(size, kernel, stride, padding, dilation):
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
 @njit(cache=True, inline="always")

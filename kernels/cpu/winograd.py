@@ -8,6 +8,10 @@ is an ``axpy`` over such vectors, which LLVM vectorises; the separable
 product mat . tile . mat^T is done in two passes (down, then across), and
 zero entries of the matrix (half of them for F(2x2, 3x3)) are skipped.
 
+These kernels are the CPU's only: they are not part of ``minidl.kernels.INTERFACE``
+(no CUDA set has them), and conv2d reaches them through
+``minidl.functional.conv_algorithms``, whose rule picks Winograd on the CPU alone.
+
 Both kernels run on the calling thread with the GIL released (conv2d runs
 its batch slices side by side on its own threads, ``minidl.threads``).
 ``points_to_tiles`` adds overlapping tiles in one fixed order, so its sums

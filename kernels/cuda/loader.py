@@ -21,17 +21,13 @@ THREADS = 256
 MAX_BLOCKS = 1 << 20
 INT32_MAX = 2**31 - 1
 
-_cupy = None
 _modules = {}
 _functions = {}
 
 
 def cupy():
     """The cupy module, or the backend's RuntimeError saying how to install it."""
-    global _cupy
-    if _cupy is None:
-        _cupy = backend.require_cupy("the 'cuda' kernel set")
-    return _cupy
+    return backend.require_cupy("the 'cuda' kernel set")
 
 
 def function(filename, kernel, dtype):

@@ -17,6 +17,7 @@ Conventions shared by every backend:
 - Batch norm works on x viewed as (N, C, L), with L = H*W (or 1 for 2-D input).
 """
 
+from minidl.kernels import INTERFACE
 from minidl.kernels.reference.batch_norm import batch_norm_backward, batch_norm_forward_train
 from minidl.kernels.reference.conv import col2im, im2col
 from minidl.kernels.reference.cross_entropy import (
@@ -25,16 +26,6 @@ from minidl.kernels.reference.cross_entropy import (
 )
 from minidl.kernels.reference.dropout import dropout_mask
 from minidl.kernels.reference.lrn import lrn_backward, lrn_forward
-from minidl.kernels.reference.winograd import (
-    kernel_to_points,
-    nchw_to_points,
-    points_to_kernel,
-    points_to_nchw,
-    points_to_tiles,
-    tile_grid,
-    tiles_to_points,
-    winograd_matrices,
-)
 from minidl.kernels.reference.pool import (
     avg_pool2d_backward,
     avg_pool2d_forward,
@@ -42,13 +33,4 @@ from minidl.kernels.reference.pool import (
     max_pool2d_forward,
 )
 
-__all__ = [
-    "im2col", "col2im",
-    "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
-    "batch_norm_forward_train", "batch_norm_backward",
-    "lrn_forward", "lrn_backward",
-    "dropout_mask",
-    "winograd_matrices", "tile_grid", "tiles_to_points", "points_to_tiles", "kernel_to_points", "points_to_kernel",
-    "nchw_to_points", "points_to_nchw",
-    "softmax_cross_entropy_forward", "softmax_cross_entropy_backward",
-]
+__all__ = list(INTERFACE)

@@ -15,6 +15,11 @@ import numpy as np
 
 
 def conv_output_size(size, kernel, stride, padding, dilation):
+    """Output length of a convolution along one axis: the one home of this formula,
+    used by every kernel set and by F.conv2d.
+
+        out = (size + 2*padding - dilation*(kernel - 1) - 1) // stride + 1
+    """
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 

@@ -30,7 +30,9 @@ def run(args):
 
 def evaluate(args):
     from minidl.data import DataLoader, load_dataset, spec
-    from minidl.training import builders, load_checkpoint
+    from minidl.commands import builders
+    from minidl.training import load_checkpoint
+    from minidl.training.checkpoint import load_model_state
     from minidl.training.trainer import evaluate as evaluate_model
 
     if args.batch_size < 1:
@@ -40,12 +42,7 @@ def evaluate(args):
     dataset_name = args.dataset or run_info.get("dataset") or "fashion-mnist"
     dataset = spec(dataset_name)
     model = builders.build_model(args.model, dataset).to(args.device)
-    try:
-        model.load_state_dict(state["model"])
-    except ValueError as error:
-        raise ValueError(
-            f"{args.checkpoint} (saved from model {run_info.get('model')!r}) does not fit {args.model!r}:\n{error}"
-        ) from None
+    load_model_state(model, state, args.checkpoint, args.model)
     test_set = load_dataset(dataset_name, "test", args.data_dir, args.download, not args.no_progress)
     test_set = test_set.head(args.limit_test)
     builders.check_model_fits(model, args.model, dataset_name, test_set.image_shape, args.device)

@@ -5,6 +5,7 @@
   found through the look-up order in ``minidl.data.locations``.
 - ``ArrayDataset(images, labels)``: any in-memory images.
 - ``DataLoader``: seeded shuffling, ``drop_last``, a background worker thread.
+- ``DistributedLoader``: each rank's shard of every global batch (data-parallel training).
 - ``transforms``: Normalize, RandomCrop, RandomHorizontalFlip, ColorJitter, Compose.
 
 >>> import minidl as md
@@ -22,10 +23,11 @@ from minidl.data.catalog import (
     spec,
 )
 from minidl.data.dataset import ArrayDataset
+from minidl.data.distributed import DistributedLoader
 from minidl.data.download import DownloadError
 from minidl.data.loader import DataLoader
 
 __all__ = [
-    "ArrayDataset", "DataLoader", "DatasetNotFoundError", "DownloadError", "download_dataset",
+    "ArrayDataset", "DataLoader", "DistributedLoader", "DatasetNotFoundError", "DownloadError", "download_dataset",
     "known_datasets", "load_dataset", "locate", "spec", "transforms",
 ]

@@ -82,7 +82,7 @@ def _read_idx_pair(paths, num_classes, name):
             f"the labels do not match the images: {labels_path} has {len(labels)} labels, "
             f"{images_path} has {len(images)} images"
         )
-    return _dataset(images[:, None], labels, num_classes, name, labels_path)
+    return ArrayDataset(images[:, None], labels, num_classes, name, source=labels_path)
 
 
 def _cifar_reader(read_one):
@@ -90,17 +90,8 @@ def _cifar_reader(read_one):
         parts = [read_one(path) for path in paths]
         images = np.concatenate([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
         labels = np.concatenate([p[1] for p in parts]) if len(parts) > 1 else parts[0][1]
-        return _dataset(images, labels, num_classes, name, ", ".join(paths))
+        return ArrayDataset(images, labels, num_classes, name, source=", ".join(paths))
     return read
-
-
-def _dataset(images, labels, num_classes, name, labels_source):
-    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValueError(
-            f"{labels_source}: {name} labels must be in [0, {num_classes}), "
-            f"found values from {int(labels.min())} to {int(labels.max())}"
-        )
-    return ArrayDataset(images, labels, num_classes, name)
 
 
 def _idx_spec(name, title, mean, std, mirrors, md5s):

@@ -16,9 +16,12 @@ import numpy as np
 
 
 class ArrayDataset:
-    """ArrayDataset(images (N, C, H, W), labels (N,), num_classes=None, name="dataset")."""
+    """ArrayDataset(images (N, C, H, W), labels (N,), num_classes=None, name="dataset", source=None).
 
-    def __init__(self, images, labels, num_classes=None, name="dataset"):
+    ``source``, when given, names where the labels were read from (a file) in errors.
+    """
+
+    def __init__(self, images, labels, num_classes=None, name="dataset", source=None):
         images, labels = np.asarray(images), np.asarray(labels)
         if images.ndim != 4:
             raise ValueError(f"{name}: images must have shape (N, C, H, W), got {images.shape}")
@@ -27,14 +30,14 @@ class ArrayDataset:
                 f"{name}: the labels do not match the images: {len(images)} images of shape "
                 f"{images.shape[1:]} but labels of shape {labels.shape} (expected ({len(images)},))"
             )
-        if labels.dtype.kind not in "iu":
-            raise ValueError(f"{name}: labels must be integers, got dtype {labels.dtype}")
+        if labels.dtype.kind not in "iu":  # a TypeError, as in cross_entropy: the wrong kind of value
+            raise TypeError(f"{name}: labels must be integers, got dtype {labels.dtype}")
         if num_classes is None:
             num_classes = int(labels.max()) + 1 if len(labels) else 0
         if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
             raise ValueError(
-                f"{name}: labels must be in [0, {num_classes}), got values from "
-                f"{int(labels.min())} to {int(labels.max())}"
+                (f"{source}: {name} " if source else f"{name}: ") + f"labels must be in [0, {num_classes}), "
+                f"got values from {int(labels.min())} to {int(labels.max())}"
             )
         self.images = images
         self.labels = labels.astype(np.int64, copy=False)

@@ -1,8 +1,8 @@
 """Fetching a file over HTTP(S) with a progress bar and an MD5 check.
 
 The bytes stream into a hidden temporary file in the destination directory
-while their MD5 is computed; only a complete file whose checksum matches is
-renamed to its final name, so an interrupted or corrupt download never leaves
+while their MD5 is computed (``minidl.atomic.write_atomically``); only a complete
+file whose checksum matches is renamed to its final name, so an interrupted or corrupt download never leaves
 a partial file where a dataset reader would find it. Tar archives are unpacked
 the same way: into a temporary directory first, then moved into place.
 """
@@ -18,10 +18,9 @@ import urllib.request
 
 from tqdm import tqdm
 
+from minidl.atomic import write_atomically
+
 CHUNK = 1 << 20
-# mkstemp makes owner-only files; a downloaded dataset gets open()'s usual mode.
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
 class DownloadError(OSError):
@@ -53,35 +52,27 @@ def download(urls, path, md5, progress=True, timeout=30):
 
 
 def _fetch(url, path, md5, progress, timeout):
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
     request = urllib.request.Request(url, headers={"User-Agent": "minidl"})
     with urllib.request.urlopen(request, timeout=timeout) as response:
         total = int(response.headers.get("Content-Length") or 0) or None
-        fd, partial = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".part", dir=directory)
-        try:
-            os.fchmod(fd, 0o666 & ~_UMASK)
+
+        def stream(out):
+            """Copy the response to ``out``; raising here leaves nothing at ``path``."""
             digest = hashlib.md5(usedforsecurity=False)
             received = 0
-            with os.fdopen(fd, "wb") as out, tqdm(
-                total=total, unit="B", unit_scale=True, unit_divisor=1024,
-                desc=os.path.basename(path), disable=not progress,
-            ) as bar:
+            with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
+                      desc=os.path.basename(path), disable=not progress) as bar:
                 while chunk := response.read(CHUNK):
                     out.write(chunk)
                     digest.update(chunk)
                     received += len(chunk)
                     bar.update(len(chunk))
-                out.flush()
-                os.fsync(out.fileno())
             if total is not None and received != total:
                 raise ValueError(f"the connection closed after {received} of {total} bytes")
             if digest.hexdigest() != md5:
                 raise ValueError(f"checksum mismatch: MD5 {digest.hexdigest()}, expected {md5}")
-            os.replace(partial, path)
-        except BaseException:
-            _remove(partial)
-            raise
+
+        write_atomically(path, stream)
 
 
 def unpack_tar(archive, directory):
@@ -106,9 +97,3 @@ def unpack_tar(archive, directory):
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
-
-def _remove(path):
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass

@@ -21,11 +21,12 @@ from minidl.functional.batch_norm import batch_norm
 from minidl.functional.conv import conv2d
 from minidl.functional.dropout import dropout
 from minidl.functional.linear import linear
-from minidl.functional.local_response_norm import local_response_norm
+from minidl.functional.lrn import local_response_norm
 from minidl.functional.loss import cross_entropy
 from minidl.functional.pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from minidl.functional.reduction import max, mean, sum
 from minidl.functional.shape import concat, flatten, getitem, reshape, transpose
+from minidl.functional.sync_batch_norm import sync_batch_norm
 
 __all__ = [
     "add", "sub", "mul", "div", "neg", "pow", "exp", "log", "matmul", "cast", "sum_to",
@@ -34,4 +35,5 @@ __all__ = [
     "relu", "relu6", "leaky_relu", "sigmoid", "tanh", "silu", "softmax", "log_softmax",
     "linear", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
     "batch_norm", "local_response_norm", "dropout", "cross_entropy",
+    "sync_batch_norm",
 ]

@@ -12,10 +12,14 @@ array([0., 0., 1.], dtype=float32)
 from minidl import threads
 from minidl.autograd import Function
 from minidl.backend import device_of, get_array_module
+from minidl.tensor import as_tensor
 
 
 class ReLU(Function):
-    """max(x, 0); the gradient at 0 is 0. Large arrays are done in slices on the CPU threads."""
+    """y = max(x, 0); gx = gy * (y > 0), so relu'(0) = 0.
+
+    Large arrays are done in slices on the CPU threads.
+    """
 
     def forward(self, x):
         xp = get_array_module(x)
@@ -36,7 +40,7 @@ class ReLU(Function):
 
 
 class ReLU6(Function):
-    """min(max(x, 0), 6) (MobileNet); the gradient is 1 strictly inside (0, 6), else 0."""
+    """y = min(max(x, 0), 6) (MobileNet); gx = gy * (0 < x < 6): 0 at both kinks."""
 
     def forward(self, x):
         self.save_for_backward(x)
@@ -48,7 +52,7 @@ class ReLU6(Function):
 
 
 class LeakyReLU(Function):
-    """x for x > 0, slope * x otherwise (the gradient at 0 is the slope)."""
+    """y = x if x > 0 else slope * x; gx = gy if x > 0 else slope * gy (the slope at 0)."""
 
     def __init__(self, slope):
         self.slope = slope
@@ -70,6 +74,8 @@ def _sigmoid(x):
 
 
 class Sigmoid(Function):
+    """y = 1 / (1 + exp(-x)), computed as (1 + tanh(x / 2)) / 2; gx = gy * y * (1 - y)."""
+
     def forward(self, x):
         y = _sigmoid(x)
         self.save_for_backward(y)
@@ -81,6 +87,8 @@ class Sigmoid(Function):
 
 
 class Tanh(Function):
+    """y = tanh(x); gx = gy * (1 - y**2)."""
+
     def forward(self, x):
         y = get_array_module(x).tanh(x)
         self.save_for_backward(y)
@@ -92,7 +100,9 @@ class Tanh(Function):
 
 
 class SiLU(Function):
-    """x * sigmoid(x), also called swish (EfficientNet)."""
+    """y = x * s with s = sigmoid(x), also called swish (EfficientNet);
+    gx = gy * (s + x * s * (1 - s)) = gy * s * (1 + x * (1 - s)).
+    """
 
     def forward(self, x):
         s = _sigmoid(x)
@@ -105,6 +115,19 @@ class SiLU(Function):
 
 
 class Softmax(Function):
+    """y_i = exp(x_i - m) / sum_j exp(x_j - m) along ``axis``, m = max_j x_j (the
+    shift cancels and keeps exp finite).
+
+    dy_j/dx_i = y_j * (delta_ij - y_i), so gx_i = y_i * (gy_i - sum_j gy_j * y_j):
+
+    >>> import numpy as np, minidl as md
+    >>> x = md.tensor(np.log([1.0, 3.0]), requires_grad=True)
+    >>> y = md.functional.softmax(x, axis=0)
+    >>> y.backward(np.array([1.0, 0.0]))            # gy = (1, 0): gx = y * ((1, 0) - y_0)
+    >>> y.numpy().round(4), x.grad.round(4)
+    (array([0.25, 0.75]), array([ 0.1875, -0.1875]))
+    """
+
     def __init__(self, axis):
         self.axis = axis
 
@@ -121,6 +144,11 @@ class Softmax(Function):
 
 
 class LogSoftmax(Function):
+    """y_i = x_i - m - log(sum_j exp(x_j - m)) along ``axis``, m = max_j x_j.
+
+    dy_j/dx_i = delta_ij - softmax(x)_i, so gx_i = gy_i - exp(y_i) * sum_j gy_j.
+    """
+
     def __init__(self, axis):
         self.axis = axis
 
@@ -162,8 +190,6 @@ def silu(x):
 
 
 def _axis(x, axis, op):
-    from minidl.tensor import as_tensor
-
     x = as_tensor(x)
     if not -x.ndim <= axis < x.ndim:
         raise ValueError(f"{op}: axis {axis} is out of range for shape {x.shape}")

@@ -17,6 +17,8 @@ import numpy as np
 
 from minidl.autograd import Function
 from minidl.backend import get_array_module
+from minidl.functional.shape import reshape
+from minidl.tensor import as_tensor
 
 
 def sum_to(grad, shape):
@@ -30,43 +32,39 @@ def sum_to(grad, shape):
 
 
 class _Binary(Function):
-    symbol = "?"
+    """An elementwise op on two broadcast operands; backward folds gradients back to their shapes."""
 
     def forward(self, a, b):
-        try:
-            shape = np.broadcast_shapes(a.shape, b.shape)
-        except ValueError:
-            raise ValueError(
-                f"{self.op_name}: shapes {a.shape} and {b.shape} do not broadcast together"
-            ) from None
-        self.shapes = (a.shape, b.shape, shape)
+        self.shapes = (a.shape, b.shape)
         return self.compute(a, b)
-
-    @property
-    def op_name(self):
-        return type(self).__name__.lower()
 
 
 class Add(_Binary):
+    """y = a + b; ga = sum_to(gy, a.shape), gb = sum_to(gy, b.shape) (broadcast axes summed back)."""
+
     def compute(self, a, b):
         return a + b
 
     def backward(self, gy):
-        a_shape, b_shape, _ = self.shapes
+        a_shape, b_shape = self.shapes
         return sum_to(gy, a_shape), sum_to(gy, b_shape)
 
 
 class Sub(_Binary):
+    """y = a - b; ga = sum_to(gy, a.shape), gb = -sum_to(gy, b.shape)."""
+
     def compute(self, a, b):
         return a - b
 
     def backward(self, gy):
-        a_shape, b_shape, _ = self.shapes
+        a_shape, b_shape = self.shapes
         gb = -sum_to(gy, b_shape) if self.needs_input_grad[1] else None
         return sum_to(gy, a_shape), gb
 
 
 class Mul(_Binary):
+    """y = a * b; ga = sum_to(gy * b, a.shape), gb = sum_to(gy * a, b.shape)."""
+
     def compute(self, a, b):
         self.save_for_backward(a, b)
         return a * b
@@ -79,6 +77,8 @@ class Mul(_Binary):
 
 
 class Div(_Binary):
+    """y = a / b; ga = sum_to(gy / b, a.shape), gb = sum_to(-gy * a / b**2, b.shape)."""
+
     def compute(self, a, b):
         self.save_for_backward(a, b)
         return a / b
@@ -91,6 +91,8 @@ class Div(_Binary):
 
 
 class Neg(Function):
+    """y = -x; gx = -gy."""
+
     def forward(self, x):
         return -x
 
@@ -99,7 +101,7 @@ class Neg(Function):
 
 
 class Pow(Function):
-    """x ** c for a constant exponent c: d/dx = c * x ** (c - 1)."""
+    """y = x ** c for a constant exponent c; gx = gy * c * x ** (c - 1)."""
 
     def __init__(self, exponent):
         self.exponent = exponent
@@ -115,6 +117,8 @@ class Pow(Function):
 
 
 class Exp(Function):
+    """y = exp(x); gx = gy * y."""
+
     def forward(self, x):
         y = get_array_module(x).exp(x)
         self.save_for_backward(y)
@@ -126,6 +130,8 @@ class Exp(Function):
 
 
 class Log(Function):
+    """y = log(x); gx = gy / x."""
+
     def forward(self, x):
         self.save_for_backward(x)
         return get_array_module(x).log(x)
@@ -136,7 +142,9 @@ class Log(Function):
 
 
 class MatMul(Function):
-    """Matrix product of tensors of 2 or more dimensions, batch axes broadcast."""
+    """y = a @ b for tensors of 2 or more dimensions, batch axes broadcast;
+    ga = sum_to(gy @ b^T, a.shape), gb = sum_to(a^T @ gy, b.shape) (^T swaps the last two axes).
+    """
 
     def forward(self, a, b):
         if a.ndim < 2 or b.ndim < 2:
@@ -161,6 +169,8 @@ class MatMul(Function):
 
 
 class Cast(Function):
+    """y = x converted to ``dtype``; gx = gy converted back to x's dtype."""
+
     def __init__(self, dtype):
         self.dtype = np.dtype(dtype)
 
@@ -172,20 +182,30 @@ class Cast(Function):
         return gy.astype(self.source)
 
 
+def _binary(function, op, a, b):
+    """``function()(a, b)``, once the operands' shapes are known to broadcast (``op`` names it)."""
+    shapes = [x.shape if hasattr(x, "shape") else np.shape(x) for x in (a, b)]
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ValueError(f"{op}: shapes {shapes[0]} and {shapes[1]} do not broadcast together") from None
+    return function()(a, b)
+
+
 def add(a, b):
-    return Add()(a, b)
+    return _binary(Add, "add", a, b)
 
 
 def sub(a, b):
-    return Sub()(a, b)
+    return _binary(Sub, "sub", a, b)
 
 
 def mul(a, b):
-    return Mul()(a, b)
+    return _binary(Mul, "mul", a, b)
 
 
 def div(a, b):
-    return Div()(a, b)
+    return _binary(Div, "div", a, b)
 
 
 def neg(x):
@@ -209,9 +229,6 @@ def log(x):
 
 def matmul(a, b):
     """``a @ b``; 1-D operands are treated as a row (left) or a column (right) vector."""
-    from minidl.functional.shape import reshape
-    from minidl.tensor import as_tensor
-
     a, b = as_tensor(a), as_tensor(b)
     squeeze_left = a.ndim == 1
     squeeze_right = b.ndim == 1

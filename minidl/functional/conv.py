@@ -32,6 +32,8 @@ from minidl import threads
 from minidl.autograd import Function
 from minidl.backend import device_of, get_array_module, kernels_for
 from minidl.functional import arguments, conv_algorithms
+from minidl.kernels.reference.conv import conv_output_size
+from minidl.tensor import as_tensor
 
 # Bytes of columns built at once, per device.
 COLUMN_BYTES = {"cpu": 2 * 2**20, "cuda": 512 * 2**20}
@@ -40,10 +42,6 @@ COLUMN_BYTES = {"cpu": 2 * 2**20, "cuda": 512 * 2**20}
 # not the thread count: the slicing (and so the rounding of the weight
 # gradient's sum) never depends on how many threads run it.
 MIN_SLICES = 4
-
-
-def conv_output_size(size, kernel, stride, padding, dilation):
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
 def batch_slices(n, bytes_per_image, budget, at_least=1):
@@ -59,6 +57,18 @@ def group_rows(array, groups):
 
 
 class Conv2d(Function):
+    """With xp = x zero-padded, s the stride, d the dilation, c over o's group:
+
+        y[n, o, oy, ox] = b[o] + sum_{c, i, j} w[o, c, i, j] * xp[n, c, oy*sh + i*dh, ox*sw + j*dw]
+        gw[o, c, i, j] = sum_{n, oy, ox} gy[n, o, oy, ox] * xp[n, c, oy*sh + i*dh, ox*sw + j*dw]
+        gxp[n, c, oy*sh + i*dh, ox*sw + j*dw] += sum_{o in group(c)} w[o, c, i, j] * gy[n, o, oy, ox]
+        gb[o] = sum_{n, oy, ox} gy[n, o, oy, ox]
+
+    gx is gxp without its padding (col2im of ``W^T @ gy``; gw is ``gy @ cols^T``). Where
+    ``conv_algorithms.choose_algorithm`` picks Winograd the same sums are made in
+    the transform domain (y = A^T [U (.) V] A; see ``conv_algorithms``).
+    """
+
     def __init__(self, stride, padding, dilation, groups):
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
 
@@ -185,8 +195,6 @@ class Conv2d(Function):
 
 def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     """Convolve NCHW ``x`` with ``w`` of shape (Cout, Cin/groups, kh, kw), plus ``b`` (Cout,)."""
-    from minidl.tensor import as_tensor
-
     op = "conv2d"
     x, w = as_tensor(x), as_tensor(w)
     b = None if b is None else as_tensor(b)
@@ -212,7 +220,8 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
         )
     if min(w.shape) == 0 or min(x.shape) == 0:
         raise ValueError(f"{op}: empty input {x.shape} or weight {w.shape}")
-    for dim, size, k, p, d in (("height", h, kh, padding[0], dilation[0]), ("width", width, kw, padding[1], dilation[1])):
+    for dim, size, k, p, d in (("height", h, kh, padding[0], dilation[0]),
+                               ("width", width, kw, padding[1], dilation[1])):
         span = d * (k - 1) + 1
         if span > size + 2 * p:
             raise ValueError(

@@ -15,9 +15,12 @@ from minidl import random
 from minidl.autograd import Function
 from minidl.backend import kernels_for
 from minidl.functional import arguments
+from minidl.tensor import as_tensor
 
 
 class Dropout(Function):
+    """y = x * mask, mask = 0 with probability p, else 1 / (1 - p); gx = gy * mask."""
+
     def __init__(self, p, seed):
         self.p, self.seed = p, seed
 
@@ -34,8 +37,6 @@ class Dropout(Function):
 def dropout(x, p=0.5, training=True):
     """Zero each element with probability p and scale the rest by 1 / (1 - p) in training;
     the identity when not training or p == 0, and zeros when p == 1."""
-    from minidl.tensor import as_tensor
-
     x = as_tensor(x)
     p = arguments.probability(p, "dropout", "p")
     arguments.kernel_floating(x, "dropout")

@@ -18,6 +18,7 @@ from minidl import threads
 from minidl.autograd import Function
 from minidl.backend import device_of, get_array_module
 from minidl.functional import arguments
+from minidl.tensor import as_tensor
 
 # From this many multiply-adds on, the CPU cuts the rows into ROW_SLICES slices
 # (below it, handing rows to other threads costs more than it saves). The count
@@ -33,6 +34,10 @@ def _row_slices(rows, weight):
 
 
 class Linear(Function):
+    """y = x @ weight^T + bias over x's rows (leading axes flattened);
+    gx = gy @ weight, gweight = gy^T @ x, gbias = sum of gy over the rows.
+    """
+
     def forward(self, x, weight, bias=None):
         self.save_for_backward(x, weight)
         xp = get_array_module(x)
@@ -73,8 +78,6 @@ class Linear(Function):
 
 def linear(x, weight, bias=None):
     """x (..., in) @ weight.T (in, out) + bias (out,)."""
-    from minidl.tensor import as_tensor
-
     x, weight = as_tensor(x), as_tensor(weight)
     bias = None if bias is None else as_tensor(bias)
     arguments.same_dtype("linear", input=x, weight=weight, bias=bias)

@@ -19,6 +19,10 @@ from minidl import threads
 from minidl.autograd import Function
 from minidl.backend import device_of, get_array_module, kernels_for
 from minidl.functional import arguments
+from minidl.functional.reduction import mean
+from minidl.functional.shape import concat
+from minidl.tensor import as_tensor
+
 
 def _map_batch(fn, x):
     """fn(part) for slices of x's batch, run side by side on minidl's threads when x is
@@ -34,6 +38,18 @@ def _map_batch(fn, x):
 
 
 class MaxPool2d(Function):
+    """y[n, c, oy, ox] = max of the window (padding is -inf); each gy goes whole to
+    the window's argmax, the first maximum on ties, and overlapping windows add up:
+    gx[n, c, argmax cell of (oy, ox)] += gy[n, c, oy, ox].
+
+    >>> import numpy as np, minidl as md
+    >>> x = md.tensor(np.array([[[[1.0, 5.0, 2.0]]]]), requires_grad=True)
+    >>> y = md.functional.max_pool2d(x, (1, 2), stride=1)    # windows (1, 5), (5, 2): both pick the 5
+    >>> y.backward(np.array([[[[10.0, 1.0]]]]))
+    >>> x.grad.ravel()
+    array([ 0., 11.,  0.])
+    """
+
     def __init__(self, kernel_size, stride, padding, output_size):
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.output_size = output_size
@@ -55,6 +71,10 @@ class MaxPool2d(Function):
 
 
 class AvgPool2d(Function):
+    """y[n, c, oy, ox] = sum of the window / count, count = its cells inside the
+    zero-padded input; gx[cell] += gy[n, c, oy, ox] / count for every window's cell.
+    """
+
     def __init__(self, kernel_size, stride, padding, output_size):
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.output_size = output_size
@@ -73,7 +93,7 @@ class AvgPool2d(Function):
 
 
 class GlobalAvgPool2d(Function):
-    """Mean over H and W, keeping (N, C, 1, 1)."""
+    """y[n, c] = mean of x[n, c] over H and W, kept as (N, C, 1, 1); gx = gy / (H * W) everywhere."""
 
     def forward(self, x):
         self.x_shape = x.shape
@@ -86,8 +106,6 @@ class GlobalAvgPool2d(Function):
 
 
 def _window_args(op, x, kernel_size, stride, padding, ceil_mode):
-    from minidl.tensor import as_tensor
-
     x = as_tensor(x)
     arguments.ndim(x, 4, op, "input", "N, C, H, W")
     arguments.kernel_floating(x, op)
@@ -125,10 +143,6 @@ def adaptive_avg_pool2d(x, output_size):
 
     Output cell i covers input rows floor(i*H/oh) .. ceil((i+1)*H/oh) - 1 (PyTorch's rule).
     """
-    from minidl.functional.shape import concat
-    from minidl.functional.reduction import mean
-    from minidl.tensor import as_tensor
-
     op = "adaptive_avg_pool2d"
     x = as_tensor(x)
     arguments.ndim(x, 4, op, "input", "N, C, H, W")

@@ -15,6 +15,7 @@ import numpy as np
 from minidl.autograd import Function
 from minidl.backend import get_array_module
 from minidl.functional import arguments
+from minidl.tensor import as_tensor
 
 
 def _expand(gy, shape, axes, keepdims):
@@ -27,6 +28,8 @@ def _expand(gy, shape, axes, keepdims):
 
 
 class Sum(Function):
+    """y = sum of x over ``axes``; gx = gy broadcast back over them."""
+
     def __init__(self, axes, keepdims):
         self.axes, self.keepdims = axes, keepdims
 
@@ -39,6 +42,8 @@ class Sum(Function):
 
 
 class Mean(Function):
+    """y = sum of x over ``axes`` / count; gx = gy / count broadcast back over them."""
+
     def __init__(self, axes, keepdims):
         self.axes, self.keepdims = axes, keepdims
 
@@ -52,6 +57,8 @@ class Mean(Function):
 
 
 class Max(Function):
+    """y = max of x over ``axes``; gx = gy at the first maximum, 0 elsewhere."""
+
     def __init__(self, axes, keepdims):
         self.axes, self.keepdims = axes, keepdims
 
@@ -79,8 +86,6 @@ class Max(Function):
 
 
 def _reduce(cls, name, x, axis, keepdims):
-    from minidl.tensor import as_tensor
-
     x = as_tensor(x)
     axes = arguments.axes(axis, x.ndim, name)
     return cls(axes, bool(keepdims))(x)
@@ -96,8 +101,6 @@ def mean(x, axis=None, keepdims=False):
 
 def max(x, axis=None, keepdims=False):
     """Maximum over ``axis``; the gradient goes to the first maximum."""
-    from minidl.tensor import as_tensor
-
     x = as_tensor(x)
     if x.size == 0:
         raise ValueError(f"max: cannot reduce an empty tensor of shape {x.shape}")

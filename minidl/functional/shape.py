@@ -15,9 +15,12 @@ import numpy as np
 
 from minidl.autograd import Function
 from minidl.backend import get_array_module
+from minidl.tensor import Tensor, as_tensor
 
 
 class Reshape(Function):
+    """y = x in a new shape (same elements, row-major); gx = gy reshaped to x's shape."""
+
     def __init__(self, shape):
         self.shape = shape
 
@@ -36,6 +39,8 @@ class Reshape(Function):
 
 
 class Transpose(Function):
+    """y = x with its axes permuted; gx = gy with the inverse permutation."""
+
     def __init__(self, axes):
         self.axes = axes
 
@@ -51,7 +56,7 @@ class Transpose(Function):
 
 
 class GetItem(Function):
-    """x[index]; repeated indices (advanced indexing) accumulate their gradients."""
+    """y = x[index]; gx = zeros with gy added at index (repeated indices accumulate)."""
 
     def __init__(self, index):
         self.index = index
@@ -88,6 +93,8 @@ def _is_basic(index):
 
 
 class Concat(Function):
+    """y = x_1, ..., x_k joined along ``axis``; gx_i = the slice of gy that x_i filled."""
+
     def __init__(self, axis):
         self.axis = axis
 
@@ -107,8 +114,6 @@ def _is_int(value):
 
 def reshape(x, shape):
     """x with a new shape of the same size; one axis may be -1 (inferred), as in NumPy."""
-    from minidl.tensor import as_tensor
-
     x = as_tensor(x)
     shape = (shape,) if _is_int(shape) else shape
     if not (isinstance(shape, (tuple, list)) and all(_is_int(n) for n in shape)):
@@ -124,8 +129,6 @@ def transpose(x, axes=None):
 
 def flatten(x, start_dim=1):
     """Merge the axes from ``start_dim`` on into one (the batch axis stays by default)."""
-    from minidl.tensor import as_tensor
-
     x = as_tensor(x)
     if not _is_int(start_dim):
         raise TypeError(f"flatten: start_dim must be an int, got {start_dim!r} for shape {x.shape}")
@@ -136,8 +139,6 @@ def flatten(x, start_dim=1):
 
 
 def getitem(x, index):
-    from minidl.tensor import Tensor
-
     if isinstance(index, Tensor):
         index = index.data
     elif isinstance(index, tuple):
@@ -149,8 +150,6 @@ def getitem(x, index):
 
 def concat(tensors, axis=1):
     """Join tensors along ``axis``; every other axis must match."""
-    from minidl.tensor import as_tensor
-
     tensors = [as_tensor(t) for t in tensors]
     if not tensors:
         raise ValueError("concat: needs at least one tensor")

@@ -23,6 +23,9 @@ from collections import OrderedDict
 import numpy as np
 
 from minidl import backend
+from minidl.autograd import is_grad_enabled
+from minidl.hooks import add_hook
+from minidl.nn.hooks import BackwardHookCall
 from minidl.tensor import Tensor
 
 
@@ -45,7 +48,9 @@ class Module:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
         object.__setattr__(self, "_forward_hooks", OrderedDict())
+        object.__setattr__(self, "_backward_hooks", OrderedDict())
         object.__setattr__(self, "training", True)
 
     # ---- registration ---------------------------------------------------
@@ -86,17 +91,38 @@ class Module:
     def add_module(self, name, module):
         self.__setattr__(name, module)
 
+    # ---- hooks (PyTorch's names and semantics; each returns a handle with .remove()) ----
+    def register_forward_pre_hook(self, hook):
+        """Call ``hook(module, inputs)`` before every forward. A return value other than
+        None replaces the inputs (a tuple, or one value that becomes a 1-tuple)."""
+        return add_hook(self._forward_pre_hooks, hook)
+
     def register_forward_hook(self, hook):
-        """Call ``hook(module, inputs, output)`` after every forward; returns a remover."""
-        key = object()
-        self._forward_hooks[key] = hook
-        return _HookHandle(self._forward_hooks, key)
+        """Call ``hook(module, inputs, output)`` after every forward. A return value other
+        than None replaces the output."""
+        return add_hook(self._forward_hooks, hook)
+
+    def register_full_backward_hook(self, hook):
+        """Call ``hook(module, grad_inputs, grad_outputs)`` once the gradients of a call's
+        inputs are computed: tuples with one entry per positional input and per output
+        (None where an input is not a tensor that requires grad). A return value other
+        than None replaces ``grad_inputs``. A module called twice calls it twice, each
+        time with that call's gradients. See ``minidl.nn.hooks``."""
+        return add_hook(self._backward_hooks, hook)
 
     # ---- calling --------------------------------------------------------
     def forward(self, *inputs):
         raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
 
     def __call__(self, *inputs, **kwargs):
+        for hook in list(self._forward_pre_hooks.values()):
+            result = hook(self, inputs)
+            if result is not None:
+                inputs = result if isinstance(result, tuple) else (result,)
+        backward_hooks = BackwardHookCall(self, self._backward_hooks) if (
+            self._backward_hooks and is_grad_enabled()) else None
+        if backward_hooks:
+            inputs = backward_hooks.wrap_inputs(inputs)
         _calls.depth = getattr(_calls, "depth", 0) + 1
         try:
             output = self.forward(*inputs, **kwargs)
@@ -106,7 +132,11 @@ class Module:
         finally:
             _calls.depth -= 1
         for hook in list(self._forward_hooks.values()):
-            hook(self, inputs, output)
+            result = hook(self, inputs, output)
+            if result is not None:
+                output = result
+        if backward_hooks:
+            output = backward_hooks.wrap_outputs(output)
         return output
 
     # ---- traversal ------------------------------------------------------
@@ -289,14 +319,6 @@ def _name_failing_layer(error, module, inputs, outermost):
     where = f" (raised in layer {name!r}, {type(layer).__name__}, on input {shapes})"
     message = str(error.args[0]) if error.args else ""
     error.args = (message + where,) + tuple(error.args[1:])
-
-
-class _HookHandle:
-    def __init__(self, table, key):
-        self.table, self.key = table, key
-
-    def remove(self):
-        self.table.pop(self.key, None)
 
 
 class Sequential(Module):

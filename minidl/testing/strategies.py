@@ -192,13 +192,25 @@ class PoolCase:
 
 
 def pool_output_side(size, kernel, stride, padding, ceil_mode):
-    """PyTorch's pooled size: floor (or ceil) of (size + 2p - k) / s, plus one; with
-    ceil_mode a last window that would start in the right padding is dropped."""
-    span = size + 2 * padding - kernel
-    out = (-(-span // stride) if ceil_mode else span // stride) + 1
-    if ceil_mode and (out - 1) * stride >= size + padding:
-        out -= 1
-    return out
+    """The windows PyTorch's pooling places along one side, counted one by one.
+
+    An oracle independent of the op's arithmetic (``arguments.pool_output_size``):
+    window j starts at j * stride in the padded input. Without ceil_mode a window
+    is placed when it lies inside the padded input. With ceil_mode it is placed
+    while the window before it left part of the padded input uncovered, and only
+    if it starts inside the input or its left padding.
+    """
+    padded = size + 2 * padding
+    count = 0
+    while True:
+        start = count * stride
+        if ceil_mode:
+            previous_covers_all = count > 0 and start - stride + kernel >= padded
+            if previous_covers_all or start >= padding + size:
+                return count
+        elif start + kernel > padded:
+            return count
+        count += 1
 
 
 @st.composite

@@ -25,7 +25,7 @@ import zipfile
 import numpy as np
 
 from minidl import backend
-from minidl.training.atomic import write_atomically
+from minidl.atomic import write_atomically
 
 FORMAT = "minidl-checkpoint"
 VERSION = 1
@@ -94,3 +94,18 @@ def load_checkpoint(path):
             raise
         raise CheckpointError(f"{path} is not a readable minidl checkpoint (truncated or corrupt): {error}") from error
     return _unpack(header["state"], members)
+
+
+def load_model_state(model, state, path, name=None):
+    """Load the weights of checkpoint ``state`` (read from ``path``) into ``model``.
+
+    A model that does not fit raises one ValueError, worded the same for every
+    caller: the checkpoint, the model it was saved from, the model ``name`` it was
+    loaded into, and the key and shape lists of ``Module.load_state_dict``.
+    """
+    try:
+        model.load_state_dict(state["model"])
+    except ValueError as error:
+        saved = (state.get("run") or {}).get("model")
+        target = "this model" if name is None else repr(name)
+        raise ValueError(f"{path} (saved from model {saved!r}) does not fit {target}:\n{error}") from None

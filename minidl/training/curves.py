@@ -6,7 +6,7 @@ pyplot state, works on a machine without a display.
 
 import io
 
-from minidl.training.atomic import write_atomically
+from minidl.atomic import write_atomically
 
 
 def plot_curves(path, epochs, title=""):

@@ -17,9 +17,7 @@ rewritten whole (atomically) after every epoch.
 
 import json
 
-from minidl.training.atomic import write_atomically
-
-FIELDS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")
+from minidl.atomic import write_atomically
 
 
 def write_metrics(path, run, epochs):

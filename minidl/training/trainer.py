@@ -37,10 +37,11 @@ from minidl import random
 from minidl.autograd import no_grad
 from minidl.optim.lr_scheduler import ReduceLROnPlateau
 from minidl.tensor import tensor
-from minidl.training.checkpoint import load_checkpoint, save_checkpoint
+from minidl.training.checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from minidl.training.curves import plot_curves
 from minidl.training.interrupt import deferred_interrupt
 from minidl.training.metrics import write_metrics
+from minidl.training.ranks import agreed, reduced_sums, step_totals
 
 
 class TrainingDiverged(RuntimeError):
@@ -81,6 +82,7 @@ def evaluate(model, loader, device="cpu", interrupt=None, progress=False):
         batches.close()
         bar.close()
         model.train(was_training)
+    loss_sum, correct, seen = reduced_sums(loss_sum, correct, seen)  # data-parallel: every rank's shard
     return loss_sum / seen, correct / seen
 
 
@@ -115,7 +117,8 @@ class Trainer:
     # ---- the loop ---------------------------------------------------------
     def fit(self, epochs):
         """Train until ``epochs`` epochs are finished; returns the history (one dict per epoch)."""
-        with deferred_interrupt() as interrupt:
+        with deferred_interrupt() as local_interrupt:
+            interrupt = agreed(local_interrupt)
             while self.epoch < epochs:
                 lr = self.optimizer.param_groups[0]["lr"]
                 resumed_seconds, started = self.sums["seconds"], time.perf_counter()
@@ -139,7 +142,8 @@ class Trainer:
                 x, y = tensor(images, device=self.device), tensor(labels, device=self.device)
                 logits = self.model(x)
                 loss = F.cross_entropy(logits, y)
-                value = loss.item()
+                correct = int((logits.argmax(axis=1).data == y.data).sum())
+                value, correct, n = step_totals(loss.item(), correct, len(labels))  # the global batch's
                 if not math.isfinite(value):
                     raise TrainingDiverged(
                         f"training stopped: the loss is {value} at epoch {self.epoch + 1}, step {self.step + 1} "
@@ -148,10 +152,11 @@ class Trainer:
                     )
                 self.optimizer.zero_grad()
                 loss.backward()
+                if hasattr(self.model, "reduce_gradients"):  # DistributedDataParallel
+                    self.model.reduce_gradients()
                 self.optimizer.step()
-                n = len(labels)
                 sums["loss_sum"] += value * n
-                sums["correct"] += int((logits.argmax(axis=1).data == y.data).sum())
+                sums["correct"] += correct
                 sums["seen"] += n
                 self.step += 1
                 images_seen += n
@@ -245,6 +250,11 @@ class Trainer:
     def load_state_dict(self, state):
         """Restore a checkpoint's state; a model that does not fit raises the key lists."""
         self.model.load_state_dict(state["model"])
+        self.load_progress(state)
+
+    def load_progress(self, state):
+        """Restore everything of a checkpoint's state but the model's weights: the optimizer,
+        the schedule, the random state, the loader's place and the counters."""
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
@@ -258,9 +268,6 @@ class Trainer:
     def resume(self, path):
         """Continue from the checkpoint at ``path``."""
         state = load_checkpoint(path)
-        try:
-            self.load_state_dict(state)
-        except ValueError as error:
-            saved = state.get("run", {}).get("model")
-            raise ValueError(f"cannot resume from {path} (saved from model {saved!r}):\n{error}") from error
+        load_model_state(self.model, state, path, self.run.get("model"))
+        self.load_progress(state)
         return state

@@ -1,4 +1,5 @@
-"""Replacing a file so that a reader sees the old version or the new one, never half of one.
+"""Replacing a file so that a reader sees the old version or the new one, never half of one:
+checkpoints, metrics and curves (``minidl.training``) and downloads (``minidl.data``).
 
 The new content goes to a hidden temporary file in the same directory (so the
 rename never crosses file systems), is flushed and fsynced, and then

@@ -21,9 +21,14 @@ array([0.33333333, 0.25      , 0.33333333])
 from minidl.autograd import Function
 from minidl.backend import kernels_for
 from minidl.functional import arguments
+from minidl.tensor import as_tensor
 
 
 class LocalResponseNorm(Function):
+    """S_c = k + alpha * sum_{|c'-c|<=size//2} x_c'^2, y_c = x_c * S_c^-beta;
+    gx_c = gy_c * S_c^-beta - 2 * alpha * beta * x_c * sum_{|c'-c|<=size//2} gy_c' * y_c' / S_c'.
+    """
+
     def __init__(self, size, alpha, beta, k):
         self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
 
@@ -39,8 +44,6 @@ class LocalResponseNorm(Function):
 
 def local_response_norm(x, size=5, alpha=1e-4, beta=0.75, k=2.0):
     """Normalise each channel of x (N, C, H, W) by its neighbours; see the module docstring."""
-    from minidl.tensor import as_tensor
-
     op = "local_response_norm"
     x = as_tensor(x)
     arguments.ndim(x, 4, op, "input", "N, C, H, W")
