@@ -202,7 +202,8 @@ def run_worker(framework, names, reps, threads, cpu_time=False, baseline=False):
     if threads == 1:
         env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1", MKL_NUM_THREADS="1")
     command = [sys.executable, __file__, "--worker", framework, "--shapes", ",".join(names),
-               "--reps", str(reps), "--threads", str(threads)] + (["--cpu-time"] if cpu_time else []) + (["--baseline"] if baseline else [])
+               "--reps", str(reps), "--threads", str(threads)]
+    command += (["--cpu-time"] if cpu_time else []) + (["--baseline"] if baseline else [])
     out = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -275,7 +276,9 @@ def main():
     if args.algorithms:
         return compare_algorithms(names, args.reps)
     rounds_count = 2 if args.quick and args.rounds == 3 else args.rounds
-    clock = ("CPU time" if args.cpu_time else "wall clock") + (", minidl on im2col (--baseline)" if args.baseline else "")
+    clock = "CPU time" if args.cpu_time else "wall clock"
+    if args.baseline:
+        clock += ", minidl on im2col (--baseline)"
     print(f"batch {BATCH}, float32, {args.threads} thread(s), {clock}, {rounds_count} rounds x {args.reps} reps; "
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}; BLAS: {blas_line()}")
     print(f"load average before: {open('/proc/loadavg').read().strip()}")

@@ -42,7 +42,8 @@ def passes(algorithm, x, w, gy, padding):
 def main():
     threads.set_num_threads(1)
     rng = np.random.default_rng(0)
-    print(f"{'layer':30} {'algorithm':14} {'forward':>8} {'data grad':>10} {'weight grad':>12}  (max error / max |value|, in eps)")
+    print(f"{'layer':30} {'algorithm':14} {'forward':>8} {'data grad':>10} {'weight grad':>12}"
+          "  (max error / max |value|, in eps)")
     for name, (c, k, size, r, padding) in SHAPES.items():
         x = rng.standard_normal((16, c, size, size))
         w = rng.standard_normal((k, c, r, r)) * np.sqrt(2 / (c * r * r))

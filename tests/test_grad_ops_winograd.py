@@ -35,7 +35,8 @@ def test_conv2d_gradcheck_on_winograd(case, bias, seed, requires):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(conv_algorithms, "WINOGRAD_MIN_CHANNELS", 1)
         chosen = conv_algorithms.choose_algorithm(x_shape, w_shape, (1, 1), padding, (1, 1), 1, "cpu")
-        assert chosen == f"winograd_{conv_algorithms.WINOGRAD_TILE[w_shape[2]]}x{conv_algorithms.WINOGRAD_TILE[w_shape[2]]}"
+        tile = conv_algorithms.WINOGRAD_TILE[w_shape[2]]
+        assert chosen == f"winograd_{tile}x{tile}"
         inputs = (x, w) if b is None else (x, w, b)
         md.testing.gradcheck(lambda *t: F.conv2d(*t, padding=padding), *inputs)
 
