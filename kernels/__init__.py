@@ -13,8 +13,11 @@ checks that each set matches it.
 
 INTERFACE = (
     "im2col", "col2im",
+    "deform_im2col", "deform_col2im", "deform_col2im_coord",
     "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
+    "adaptive_avg_pool2d_forward", "adaptive_avg_pool2d_backward",
     "batch_norm_forward_train", "batch_norm_backward",
+    "relu_backward",
     "lrn_forward", "lrn_backward",
     "dropout_mask",
     "softmax_cross_entropy_forward", "softmax_cross_entropy_backward",

@@ -87,7 +87,8 @@ class Function:
     statistics) go to ``__init__``; only arrays that may need a gradient are
     call arguments. Inside ``forward`` and ``backward``,
     ``self.needs_input_grad[i]`` says whether input i wants a gradient, so an
-    op can skip work nobody will use.
+    op can skip work nobody will use. Both get C-contiguous arrays only
+    (``c_contiguous``), whatever the layout of the tensors they came from.
     """
 
     # The state of an op before it is recorded and after backward frees it, declared
@@ -107,7 +108,7 @@ class Function:
         record = is_grad_enabled() and any(t.requires_grad for t in tensors)
         self.needs_input_grad = tuple(record and t.requires_grad for t in tensors)
 
-        results = self.forward(*(t.data for t in tensors))
+        results = self.forward(*(c_contiguous(t.data) for t in tensors))
         single = not isinstance(results, tuple)
         if single:
             results = (results,)
@@ -320,7 +321,7 @@ def _check_not_freed(function):
 
 def _input_gradients(function, grad_outputs, xp):
     """(input, gradient) for each input of ``function`` that requires grad and gets one."""
-    grad_inputs = function.backward(*grad_outputs)
+    grad_inputs = function.backward(*(c_contiguous(g) for g in grad_outputs))
     if not isinstance(grad_inputs, tuple):
         grad_inputs = (grad_inputs,)
     if len(grad_inputs) != len(function.inputs):
@@ -333,6 +334,21 @@ def _input_gradients(function, grad_outputs, xp):
         for index, (x, gx) in enumerate(zip(function.inputs, grad_inputs))
         if gx is not None and x.requires_grad
     ]
+
+
+def c_contiguous(array):
+    """``array`` itself if it is C-contiguous, else a C-contiguous copy.
+
+    Every ``forward`` and ``backward`` gets its arrays through this, so no op
+    meets a transposed, Fortran-order, negative-stride, step-sliced or broadcast
+    (zero-stride) array: an op's result never depends on its inputs' layout
+    (a 1x1 convolution once wrote the gradient of a transposed input into a
+    copy and returned uninitialised memory), and kernels may index flat.
+    """
+    if array.flags.c_contiguous:
+        return array
+    return backend.get_array_module(array).ascontiguousarray(array)
+
 
 
 def _checked_gradient(function, index, tensor, grad):

@@ -9,6 +9,10 @@ counts them:
 - params: the layer's own weights and biases (a layer called twice counts them once);
 - FLOPs: one multiply-add is one FLOP.
   conv: output elements x (C_in / groups) x kh x kw;
+  deformable conv: the same count, for its weights' GEMM; the conv that
+      predicts its offsets and mask has a row (and its FLOPs) of its own; the
+      bilinear sampling is noted under the table, not counted: C_in x kh x kw x
+      oh x ow sampled values, 4 multiply-adds each (a fifth with the mask);
   fc: output features x input features;
   max/avg pool: output elements x window size (the lecture's POOL1: 64x27x27 x 3x3);
   adaptive avg pool: its input elements (each is added once);
@@ -50,7 +54,7 @@ from minidl.tensor import Tensor
 BYTES_PER_ELEMENT = 4  # the lecture counts float32 outputs
 
 _KINDS = {
-    nn.Conv2d: "CONV", nn.Linear: "FC",
+    nn.Conv2d: "CONV", nn.DeformConv2d: "DCONV", nn.Linear: "FC",
     nn.MaxPool2d: "POOL", nn.AvgPool2d: "POOL", nn.AdaptiveAvgPool2d: "POOL",
     nn.BatchNorm1d: "BN", nn.BatchNorm2d: "BN", nn.LocalResponseNorm: "NORM",
 }
@@ -59,7 +63,8 @@ _KINDS = {
 @dataclass(frozen=True)
 class Row:
     """One layer: ``name`` (dotted path), ``label`` (CONV1, POOL1, ...), ``kind`` (class
-    name), ``output_shape`` (no batch axis), ``memory`` (KB), ``params``, ``flops``."""
+    name), ``output_shape`` (no batch axis), ``memory`` (KB), ``params``, ``flops``,
+    ``note`` (work the FLOPs leave out, e.g. a deformable conv's sampling)."""
 
     name: str
     label: str
@@ -68,6 +73,7 @@ class Row:
     memory: float
     params: int
     flops: int
+    note: str = ""
 
 
 class Summary:
@@ -122,6 +128,7 @@ class Summary:
                  f"parameters: {self.total_params:,} ({self.trainable_params:,} trainable)",
                  f"output memory: {_number(self.total_memory)} KB ({self.total_memory / 1024:,.2f} MB)",
                  f"FLOPs (multiply-adds): {self.total_flops:,} ({self.total_flops / 1e9:,.3f} G)"]
+        text += [f"{row.label} ({row.name}): {row.note}" for row in self.rows if row.note]
         unseen = self.total_params - sum(row.params for row in self.rows)
         if unseen:
             text.append(f"({unseen:,} parameters are in layers that do not run in evaluation)")
@@ -145,7 +152,7 @@ def summary(model, input_shape, name=None):
     def hook(module, inputs, output):
         kind = type(module).__name__
         prefix = _KINDS.get(type(module), kind.upper())
-        if isinstance(module, (nn.Conv2d, nn.Linear)):
+        if isinstance(module, (nn.Conv2d, nn.DeformConv2d, nn.Linear)):
             counter["weighted"] += 1
         own = [p for p in module.parameters(recurse=False) if id(p) not in seen_params]
         seen_params.update(id(p) for p in own)
@@ -154,6 +161,7 @@ def summary(model, input_shape, name=None):
             name=names.get(id(module), kind), label=f"{prefix}{counter['weighted']}", kind=kind,
             output_shape=shape, memory=elements * BYTES_PER_ELEMENT / 1024,
             params=sum(p.size for p in own), flops=int(layer_flops(module, inputs, output)),
+            note=_note(module, output),
         ))
 
     modes = [(module, module.training) for module in model.modules()]
@@ -184,7 +192,7 @@ def layer_flops(module, inputs, output):
     if not isinstance(output, Tensor):
         return 0
     out = output.size
-    if isinstance(module, nn.Conv2d):
+    if isinstance(module, (nn.Conv2d, nn.DeformConv2d)):
         kh, kw = module.kernel_size
         return out * (module.in_channels // module.groups) * kh * kw
     if isinstance(module, nn.Linear):
@@ -199,6 +207,20 @@ def layer_flops(module, inputs, output):
     if isinstance(module, nn.LocalResponseNorm):
         return out * module.size
     return 0
+
+
+def sampled_values(module, output):
+    """A deformable conv's bilinearly sampled values per image: C_in x kh x kw x oh x ow."""
+    kh, kw = module.kernel_size
+    return module.in_channels * kh * kw * output.shape[2] * output.shape[3]
+
+
+def _note(module, output):
+    if not isinstance(module, nn.DeformConv2d) or not isinstance(output, Tensor):
+        return ""
+    samples, per_sample = sampled_values(module, output), 5 if module.modulated else 4
+    return (f"bilinear sampling, {samples:,} values x {per_sample} multiply-adds = "
+            f"{samples * per_sample:,}, not in FLOPs (offset_conv has its own row)")
 
 
 def _is_layer(module):

@@ -37,10 +37,16 @@ class Tensor:
     def __init__(self, data, requires_grad=False):
         if isinstance(data, Tensor):
             data = data.data
+        source = type(data).__name__
         if not (isinstance(data, np.ndarray) or backend.is_cupy_array(data)):
             data = np.asarray(data)
             if data.dtype.kind in "biuf" and data.dtype != DEFAULT_DTYPE:
                 data = data.astype(DEFAULT_DTYPE)
+        if data.dtype.kind not in "biuf":
+            raise TypeError(
+                f"Tensor: data must be numbers (bool, int or float), got dtype {data.dtype} "
+                f"from a {source}"
+            )
         self.data = data
         self.grad = None
         self._creator = None

@@ -1,27 +1,31 @@
-"""CPU threads for the GEMM-heavy ops: slices of the batch run side by side.
+"""CPU threads: one place decides how an op's work is cut and shared among cores.
 
-A convolution (or a linear layer) on the CPU cuts its batch into slices and
-hands them to ``map_slices``, which shares them out among ``get_num_threads()``
-threads: the caller and a small pool. Each thread runs its slices' im2col
-(Numba, releasing the GIL), GEMMs (BLAS, releasing the GIL) and col2im
-one after another, so the work of a slice stays in that core's cache.
+An op states its work (how long the axis it can be cut along is, and how much
+work lies on it: elements streamed through memory, or a GEMM's multiply-adds)
+and hands a function of one slice to ``map_work``; this module decides whether
+the work is worth cutting and into how many slices (``cut``), and shares the
+slices out among ``get_num_threads()`` threads: the caller and a small pool.
+Each thread runs its slices' Numba kernels (which release the GIL) and GEMMs
+(BLAS, which releases it too) one after another, so a slice's work stays in
+that core's cache. A convolution also bounds its slices' bytes (``cut``'s
+``budget``: columns that fit the cache).
 
 The first time a CPU op maps slices, minidl takes the process over: malloc
-keeps freed memory for the next step (``minidl.malloc``), BLAS is
-asked for one thread (process-wide; only OpenBLAS can be asked, through its C
-API, which is what NumPy's wheels ship), and Numba's parallel kernels run on
-one thread when the calling thread launches them (``numba.set_num_threads``
-is per thread). Both were measured on a two-core machine that other jobs
-shared. OpenBLAS threading every GEMM itself: its threads spin-wait for each
-other, each GEMM waited out the scheduler whenever another process held a
-core, and a ResNet-20 training step went from under a second to tens of
-seconds. Numba's thread pool: its threads spin for a while after each
-parallel kernel, against minidl's threads, and a training step took 30%
-(LeNet-5) to 55% (ResNet-20) longer than with its kernels on one thread.
-Threads that block instead of spinning keep working under such load. Where
-the BLAS thread count cannot be set, ``map_slices`` runs the slices on the
-calling thread and leaves Numba alone, since threads of ours on top of
-threads of BLAS would oversubscribe the cores.
+keeps freed memory for the next step (``minidl.malloc``), BLAS is asked
+for one thread (process-wide, through ``threadpoolctl``, which knows
+OpenBLAS, MKL and BLIS), and Numba's parallel kernels run on one thread when
+the calling thread launches them (``numba.set_num_threads`` is per thread).
+Both were measured on a two-core machine that other jobs shared. OpenBLAS
+threading every GEMM itself: its threads spin-wait for each other, each GEMM
+waited out the scheduler whenever another process held a core, and a
+ResNet-20 training step went from under a second to tens of seconds. Numba's
+thread pool: its threads spin for a while after each parallel kernel,
+against minidl's threads, and a training step took 30% (LeNet-5) to 55%
+(ResNet-20) longer than with its kernels on one thread. Threads that block
+instead of spinning keep working under such load. Where no BLAS that
+threadpoolctl knows is loaded, ``map_slices`` runs the slices on the calling
+thread and leaves Numba alone, since threads of ours on top of threads of
+BLAS would oversubscribe the cores.
 
 >>> map_slices(lambda part: part.stop - part.start, split(10, 3))
 [3, 3, 4]
@@ -29,9 +33,10 @@ threads of BLAS would oversubscribe the cores.
 
 import atexit
 import concurrent.futures
-import ctypes
 import os
 import threading
+
+import threadpoolctl
 
 from minidl import malloc
 
@@ -95,25 +100,47 @@ def map_slices(fn, slices, device="cpu"):
     return results
 
 
-# Work on this many elements or more is cut into FLAT_SLICES slices (below it,
-# handing slices to other threads costs more than it saves).
-PARALLEL_ELEMENTS = 2**18
-FLAT_SLICES = 4
+# Work below this much is done in one piece: handing slices to other threads
+# costs more than it saves (each bound is about 0.2 ms of one core's time).
+# Elements count memory traffic (elementwise ops, pooling, batch norm);
+# multiply-adds count a GEMM's arithmetic (linear layers).
+MIN_WORK = {"elements": 2**18, "macs": 2**22}
+# Work above it is cut into this many slices. A constant, not the thread count,
+# so that a result (and the rounding of a sum over slices) never depends on how
+# many threads ran it.
+SLICES = 4
 
 
-def map_flat(fn, size, device="cpu", length=None):
-    """fn(part) for FLAT_SLICES slices of range(length), on the CPU threads, for work
-    on ``size`` elements that splits along an axis of that length (default: the
-    flat array itself, length = size; pooling passes its batch). Small or non-CPU
-    work, or an axis of one, is one call, fn(slice(None)).
+def cut(length, work, kind="elements", device="cpu", item_bytes=0, budget=None):
+    """The slices of range(length) that ``work`` (of ``kind``, a MIN_WORK key) lying
+    along an axis of that length is done in: one, slice(0, length), for small or
+    non-CPU work or an axis of one; else SLICES of near-equal length (fewer if the
+    axis is shorter). With a ``budget`` (bytes, on any device), more slices where
+    needed so that none holds more than that at ``item_bytes`` per item (a slice
+    holds one item at least): a convolution's columns, which must fit a cache.
 
-    >>> map_flat(lambda part: part, 10)
-    [slice(None, None, None)]
+    >>> cut(128, 10)
+    [slice(0, 128, None)]
+    >>> cut(128, 10**8, "macs")
+    [slice(0, 32, None), slice(32, 64, None), slice(64, 96, None), slice(96, 128, None)]
+    >>> len(cut(128, 10, item_bytes=2**20, budget=2**24))
+    8
     """
-    length = size if length is None else length
-    if device != "cpu" or size < PARALLEL_ELEMENTS or length < 2:
-        return [fn(slice(None))]
-    return map_slices(fn, split(length, FLAT_SLICES), device)
+    if kind not in MIN_WORK:
+        raise ValueError(f"cut: kind must be one of {sorted(MIN_WORK)}, got {kind!r}")
+    pieces = SLICES if device == "cpu" and work >= MIN_WORK[kind] else 1
+    if budget is not None:
+        pieces = max(pieces, -(-length * item_bytes // budget))
+    return split(length, pieces)
+
+
+def map_work(fn, length, work, kind="elements", device="cpu"):
+    """[fn(part) for part in cut(length, work, kind, device)], the slices on the CPU threads.
+
+    >>> map_work(lambda part: part, 10, 10)
+    [slice(0, 10, None)]
+    """
+    return map_slices(fn, cut(length, work, kind, device), device)
 
 
 def sum_in_order(shares):
@@ -151,16 +178,25 @@ def _shutdown():
 def _take_over():
     """BLAS on one thread (once per process) and Numba's kernels on one thread (once per
     calling thread; pool threads do the same in ``_run``); False, touching neither, if
-    this BLAS cannot be asked. Also, once, ``malloc.keep_freed_memory()``."""
+    no BLAS that threadpoolctl knows is loaded. Also, once, ``malloc.keep_freed_memory()``."""
     if _state["blas_single"] is None:
         malloc.keep_freed_memory()
-        setter = openblas_thread_setter()
-        if setter is not None:
-            setter(1)
-        _state["blas_single"] = setter is not None
+        _state["blas_single"] = blas_single_thread()
     if _state["blas_single"]:
         _numba_single()
     return _state["blas_single"]
+
+
+def blas_single_thread():
+    """Ask every BLAS loaded in this process (OpenBLAS, MKL, BLIS) for one thread;
+    True if there is one and each now runs one thread."""
+    import numpy  # noqa: F401  (loads its BLAS, so that threadpoolctl finds it)
+
+    controller = threadpoolctl.ThreadpoolController().select(user_api="blas")
+    if not controller.lib_controllers:
+        return False
+    controller.limit(limits=1)
+    return all(library.num_threads == 1 for library in controller.lib_controllers)
 
 
 def _numba_single():
@@ -170,29 +206,3 @@ def _numba_single():
 
         numba.set_num_threads(1)
         _local.numba_single = True
-
-
-# OpenBLAS builds name the C function differently (NumPy's wheels use the scipy_ prefix).
-_OPENBLAS_SETTERS = (
-    "scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
-    "openblas_set_num_threads64_", "openblas_set_num_threads",
-)
-
-
-def openblas_thread_setter():
-    """openblas_set_num_threads of the OpenBLAS that NumPy loaded, or None if none is found."""
-    import numpy  # noqa: F401  (loads its BLAS, so that it shows in the process's maps)
-
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower()})
-    except OSError:  # not Linux
-        return None
-    for path in paths:
-        library = ctypes.CDLL(path)
-        for name in _OPENBLAS_SETTERS:
-            setter = getattr(library, name, None)
-            if setter is not None:
-                setter.argtypes = [ctypes.c_int]
-                return setter
-    return None

@@ -25,6 +25,7 @@ from minidl.models.resnet import resnet18, resnet34, resnet50, resnet101, resnet
 from minidl.models.resnet_cifar import (
     plain20, plain32, plain44, plain56, plain110, resnet20, resnet32, resnet44, resnet56, resnet110,
 )
+from minidl.models.resnet_dcn import resnet20_dcn
 from minidl.models.preact_resnet import preact_resnet
 from minidl.models.wide_resnet import wide_resnet50_2, wrn_16_8, wrn_28_10
 from minidl.models.resnext import resnext29_8x64d, resnext50_32x4d
@@ -43,7 +44,7 @@ __all__ = [
     "nin", "nin_imagenet", "googlenet", "googlenet_loss", "GoogLeNetOutputs", "Inception", "NaiveInception",
     "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
     "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
-    "plain20", "plain32", "plain44", "plain56", "plain110",
+    "plain20", "plain32", "plain44", "plain56", "plain110", "resnet20_dcn",
     "preact_resnet", "wrn_28_10", "wrn_16_8", "wide_resnet50_2", "resnext50_32x4d", "resnext29_8x64d",
     "stochastic_depth_resnet", "fractalnet", "densenet121", "densenet_bc_100",
     "squeezenet1_0", "squeezenet1_1", "se_resnet", "se_resnet50", "mobilenet_v2", "efficientnet_b0",

@@ -18,7 +18,6 @@ depth >= 164).
 1703258
 """
 
-from minidl import functional as F
 from minidl import nn
 from minidl.models.registry import register
 from minidl.models.rules import block_strides, kaiming_init_, stage_stride
@@ -40,9 +39,9 @@ class PreActBlock(nn.Module):
         self.projection = _projection(in_channels, planes, stride)
 
     def forward(self, x):
-        activated = F.relu(self.bn1(x))
+        activated = self.bn1(x, relu=True)
         out = self.conv1(activated)
-        out = self.conv2(self.dropout(F.relu(self.bn2(out))))
+        out = self.conv2(self.dropout(self.bn2(out, relu=True)))
         return out + (x if self.projection is None else self.projection(activated))
 
 
@@ -62,10 +61,10 @@ class PreActBottleneck(nn.Module):
         self.projection = _projection(in_channels, planes * 4, stride)
 
     def forward(self, x):
-        activated = F.relu(self.bn1(x))
+        activated = self.bn1(x, relu=True)
         out = self.conv1(activated)
-        out = self.conv2(F.relu(self.bn2(out)))
-        out = self.conv3(F.relu(self.bn3(out)))
+        out = self.conv2(self.bn2(out, relu=True))
+        out = self.conv3(self.bn3(out, relu=True))
         return out + (x if self.projection is None else self.projection(activated))
 
 
@@ -91,7 +90,7 @@ class PreActStages(nn.Module):
 
     def forward(self, x):
         x = self.layer3(self.layer2(self.layer1(self.conv1(x))))
-        return self.fc(self.flatten(self.avgpool(F.relu(self.bn(x)))))
+        return self.fc(self.flatten(self.avgpool(self.bn(x, relu=True))))
 
 
 class PreActResNet(PreActStages):

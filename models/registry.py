@@ -1,6 +1,8 @@
 """The model registry: each architecture registers its builder under its name,
 with the input shape it was designed for (one image, no batch axis)."""
 
+import numbers
+
 _BUILDERS = {}
 _INPUT_SHAPES = {}
 
@@ -27,6 +29,13 @@ def list_models():
 def get(name, **kwargs):
     """Build the model called ``name`` with the builder's keyword arguments."""
     _check_known(name)
+    for argument in ("num_classes", "in_channels"):
+        if argument in kwargs:
+            value = kwargs[argument]
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise TypeError(f"models.get({name!r}): {argument} must be an int, got {value!r}")
+            if value < 1:
+                raise ValueError(f"models.get({name!r}): {argument} must be >= 1, got {value!r}")
     return _BUILDERS[name](**kwargs)
 
 

@@ -52,14 +52,14 @@ class BasicBlock(nn.Module):
         self.downsample = downsample
 
     def residual(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn1(self.conv1(x), relu=True)
         return self.bn2(self.conv2(out))
 
     def shortcut(self, x):
         return x if self.downsample is None else self.downsample(x)
 
     def forward(self, x):
-        return F.relu(self.residual(x) + self.shortcut(x))
+        return F.add_relu(self.residual(x), self.shortcut(x))
 
 
 class Bottleneck(nn.Module):
@@ -80,15 +80,15 @@ class Bottleneck(nn.Module):
         self.downsample = downsample
 
     def residual(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = F.relu(self.bn2(self.conv2(out)))
+        out = self.bn1(self.conv1(x), relu=True)
+        out = self.bn2(self.conv2(out), relu=True)
         return self.bn3(self.conv3(out))
 
     def shortcut(self, x):
         return x if self.downsample is None else self.downsample(x)
 
     def forward(self, x):
-        return F.relu(self.residual(x) + self.shortcut(x))
+        return F.add_relu(self.residual(x), self.shortcut(x))
 
 
 def make_stage(block, in_channels, planes, count, stride=1, groups=1, width_per_group=64):

@@ -77,14 +77,14 @@ class BasicBlock(nn.Module):
         self.shortcut = make_shortcut(shortcut, in_channels, out_channels, stride)
 
     def residual(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn1(self.conv1(x), relu=True)
         return self.bn2(self.conv2(out))
 
     def forward(self, x):
         out = self.residual(x)
-        if self.shortcut is not None:
-            out = out + self.shortcut(x)
-        return F.relu(out)
+        if self.shortcut is None:
+            return F.relu(out)
+        return F.add_relu(out, self.shortcut(x))
 
 
 class CifarResNet(nn.Module):
@@ -116,7 +116,7 @@ class CifarResNet(nn.Module):
         kaiming_init_(self)
 
     def forward(self, x):
-        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.bn1(self.conv1(x), relu=True)
         x = self.layer3(self.layer2(self.layer1(x)))
         return self.fc(F.flatten(self.pool(x)))
 

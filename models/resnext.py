@@ -18,7 +18,6 @@ G = 4 gives c = 24, G = 32 gives c = 4; see ``examples/resnext_width.py``).
 25028904
 """
 
-from minidl import functional as F
 from minidl import nn
 from minidl.models.registry import register
 from minidl.models.resnet import Bottleneck, ResNet, make_stage
@@ -48,7 +47,7 @@ class CifarResNeXt(nn.Module):
         kaiming_init_(self)
 
     def forward(self, x):
-        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.bn1(self.conv1(x), relu=True)
         x = self.layer3(self.layer2(self.layer1(x)))
         return self.fc(self.flatten(self.avgpool(x)))
 

@@ -147,6 +147,17 @@ def test_avg_pool_matches_cpu(cp, gpu_kernels, dtype, case, seed):
                    cpu_kernels.avg_pool2d_backward(gy, x.shape, *window), dtype, "avg_pool2d_backward")
 
 
+@gpu_test
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(shape=mst.nchw_shapes(max_side=9), out=st.tuples(st.integers(1, 12), st.integers(1, 12)), seed=mst.seeds())
+def test_adaptive_avg_pool_matches_cpu(cp, gpu_kernels, dtype, shape, out, seed):
+    x, gy = draw_array(seed, shape, dtype), draw_array(seed + 1, shape[:2] + out, dtype)
+    assert_matches(gpu_kernels.adaptive_avg_pool2d_forward(cp.asarray(x), out),
+                   cpu_kernels.adaptive_avg_pool2d_forward(x, out), dtype, "adaptive_avg_pool2d_forward")
+    assert_matches(gpu_kernels.adaptive_avg_pool2d_backward(cp.asarray(gy), shape),
+                   cpu_kernels.adaptive_avg_pool2d_backward(gy, shape), dtype, "adaptive_avg_pool2d_backward")
+
+
 @st.composite
 def batch_norm_shapes(draw):
     """(N, C, L) with at least two values per channel; L up to 300 so a channel

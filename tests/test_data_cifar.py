@@ -153,3 +153,38 @@ def test_official_pickles_name_numpy_core(tmp_path):
     loaded, labels = read_pickle_batch(path, "labels")
     np.testing.assert_array_equal(loaded, images)
     assert labels.tolist() == [4, 5]
+
+
+def _pickle_with_labels(path, labels):
+    batch = {b"data": cifar_images(2, 0).reshape(2, -1), b"labels": labels}
+    with open(path, "wb") as f:
+        pickle.dump(batch, f, protocol=2)
+
+
+@pytest.mark.parametrize("labels, message", [
+    (None, "got None"),
+    (["3", "4"], "must be a list of integers"),
+    ([2.5, 1.0], r"fractional values such as \[2\.5\]"),
+    ([[1], [2]], "must be a list of integers"),
+])
+def test_labels_that_are_not_whole_numbers_name_the_file(tmp_path, labels, message):
+    path = tmp_path / "data_batch_1"
+    _pickle_with_labels(path, labels)
+    with pytest.raises(ValueError, match=message) as error:
+        read_pickle_batch(path, "labels")
+    assert "data_batch_1" in str(error.value) and "'labels'" in str(error.value)
+
+
+def test_whole_float_labels_are_kept(tmp_path):
+    path = tmp_path / "data_batch_1"
+    _pickle_with_labels(path, [1.0, 7.0])
+    assert read_pickle_batch(path, "labels")[1].tolist() == [1, 7]
+
+
+def test_label_out_of_range_names_the_one_batch_that_holds_it(tmp_path):
+    make_cifar10(tmp_path, "python")
+    bad = tmp_path / "cifar-10-batches-py" / "data_batch_3"
+    write_pickle_batch(bad, cifar_images(2, 0), [3, 12])
+    with pytest.raises(ValueError, match=r"data_batch_3: cifar10 labels must be in \[0, 10\)") as error:
+        load_dataset("cifar10", "train", data_dir=str(tmp_path))
+    assert "data_batch_1" not in str(error.value) and "data_batch_5" not in str(error.value)

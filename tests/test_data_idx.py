@@ -104,3 +104,11 @@ def test_real_fashion_mnist_from_the_debian_package():
     np.testing.assert_array_equal(np.bincount(test.labels), [1000] * 10)
     pixels = train.images / 255.0
     assert abs(pixels.mean() - 0.2860) < 1e-3 and abs(pixels.std() - 0.3530) < 1e-3
+
+
+def test_dimensions_whose_product_overflows_name_the_file(tmp_path):
+    # 65536**4 = 2**64 wrapped to 0 in int64: the empty file then "matched" its header.
+    path = tmp_path / "overflow-idx1-ubyte"
+    path.write_bytes(bytes([0, 0, 0x08, 4]) + np.array([65536] * 4, ">u4").tobytes())
+    with pytest.raises(ValueError, match=r"overflow-idx1-ubyte is truncated: .* \(65536, 65536, 65536, 65536\)"):
+        read_idx(path)

@@ -286,7 +286,10 @@ def test_pools_with_drawn_arguments(op, arguments):
     valid = (
         k is not None and s is not None and p is not None
         and min(k) >= 1 and min(s) >= 1 and min(p) >= 0
-        and all(pp <= kk // 2 and size + 2 * pp >= kk for pp, kk, size in zip(p, k, x_shape[2:]))
+        and all(pp <= kk // 2 for pp, kk in zip(p, k))
+        # PyTorch's rule: at least one window (with ceil_mode, a kernel larger than the padded input makes one)
+        and all(mst.pool_output_side(size, kk, ss, pp, args["ceil_mode"]) >= 1
+                for size, kk, ss, pp in zip(x_shape[2:], k, s, p))
     )
     expected = None
     if valid:
@@ -349,3 +352,111 @@ def test_messages_name_the_op_first():
     with pytest.raises(TypeError) as error:
         F.conv2d(_t((1, 1, 3, 3)), _t((1, 1, 2, 2)), stride=1.5)
     assert re.match(r"conv2d: stride must be an int or a pair of ints, got 1\.5", str(error.value))
+
+
+# ---- the cases of issue 8, section 3 ----------------------------------------------
+
+@pytest.mark.parametrize("build", [
+    lambda: md.nn.Sequential(md.nn.Linear(4, 3), md.nn.ReLU),
+    lambda: md.nn.Sequential(md.nn.Linear(4, 3)).append(md.nn.ReLU),
+    lambda: md.nn.Sequential(md.nn.Linear(4, 3)).append("relu"),
+])
+def test_sequential_refuses_what_is_not_a_module(build):
+    with pytest.raises(TypeError, match="Sequential: child '1' must be a Module") as error:
+        build()
+    if "relu" not in str(error.value):
+        _mentions(str(error.value), "write ReLU()")
+
+
+@pytest.mark.parametrize("groups", [
+    lambda p, q: [p, q, p],
+    lambda p, q: [{"params": [p, p]}],
+])
+def test_optimizer_refuses_a_parameter_given_twice(groups):
+    p, q = md.nn.Parameter(np.ones(2)), md.nn.Parameter(np.ones(3))
+    with pytest.raises(ValueError, match="SGD: the parameter of shape .* at position .* is the one at position 0"):
+        md.optim.SGD(groups(p, q), lr=0.1)
+
+
+@pytest.mark.parametrize("make, error, message", [
+    (lambda p: md.optim.SGD([p], lr="0.1"), TypeError, "SGD: lr must be a number, got '0.1'"),
+    (lambda p: md.optim.SGD([p], lr=None), TypeError, "SGD: lr must be a number, got None"),
+    (lambda p: md.optim.SGD([p], lr=0.1, momentum=-1), ValueError, "SGD: momentum must be >= 0"),
+    (lambda p: md.optim.Adam([p], betas=0.9), TypeError, r"Adam: betas must be a pair of numbers .*got 0\.9"),
+    (lambda p: md.optim.Adam([p], betas=(0.9, "x")), TypeError, "Adam: betas must be a number, got 'x'"),
+    (lambda p: md.optim.Adam([p], lr=float("nan")), ValueError, "Adam: lr must be >= 0"),
+])
+def test_optimizer_hyperparameters_are_checked_by_name(make, error, message):
+    with pytest.raises(error, match=message):
+        make(md.nn.Parameter(np.ones(2)))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.int32])
+def test_conv2d_refuses_dtypes_its_kernels_lack(dtype):
+    x, w = md.tensor(np.ones((1, 1, 3, 3), dtype)), md.tensor(np.ones((1, 1, 2, 2), dtype))
+    with pytest.raises(TypeError, match="conv2d: input must be"):
+        F.conv2d(x, w)
+
+
+@pytest.mark.parametrize("call, argument", [
+    (lambda: F.conv2d(_t((1, 1, 3, 3)), _t((1, 1, 1, 1)), stride=2**63), "stride"),
+    (lambda: F.conv2d(_t((1, 1, 3, 3)), _t((1, 1, 1, 1)), padding=(0, 2**64)), "padding"),
+    (lambda: F.max_pool2d(_t((1, 1, 3, 3)), 2, stride=2**63), "stride"),
+    (lambda: F.local_response_norm(_t((1, 1, 3, 3)), size=2**63), "size"),
+])
+def test_huge_integers_are_refused_before_any_kernel(call, argument):
+    with pytest.raises(ValueError, match=f"{argument} must be at most 2\\*\\*31 - 1"):
+        call()
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: F.softmax(_t((2, 3)), axis=1.0), "softmax: axis must be an int, got 1.0"),
+    (lambda: F.log_softmax(_t((2, 3)), axis=None), "log_softmax: axis must be an int, got None"),
+    (lambda: F.leaky_relu(_t((2,)), "0.1"), "leaky_relu: negative_slope must be a number, got '0.1'"),
+])
+def test_activation_arguments_are_named(call, message):
+    with pytest.raises(TypeError, match=re.escape(message)):
+        call()
+
+
+@pytest.mark.parametrize("state, message", [
+    ([1, 2], "Linear.load_state_dict: state_dict must be a mapping of names to arrays, got list"),
+    ({"weight": np.full((3, 4), None), "bias": np.zeros(3)},
+     "Linear.load_state_dict: 'weight' must be a numeric array"),
+    ({"weight": [["a"] * 4] * 3, "bias": np.zeros(3)}, "Linear.load_state_dict: 'weight' must be a numeric array"),
+])
+def test_load_state_dict_refuses_what_is_not_numbers(state, message):
+    layer = md.nn.Linear(4, 3)
+    before = layer.weight.numpy().copy()
+    with pytest.raises(TypeError, match=re.escape(message)):
+        layer.load_state_dict(state)
+    np.testing.assert_array_equal(layer.weight.numpy(), before)
+
+
+@pytest.mark.parametrize("data", ["abc", ["a", "b"], [None], {"a": 1}])
+def test_tensor_of_what_is_not_numbers(data):
+    with pytest.raises(TypeError, match="Tensor: data must be numbers"):
+        md.tensor(data)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"num_classes": 0}, ValueError, "models.get('lenet5'): num_classes must be >= 1, got 0"),
+    ({"num_classes": 2.0}, TypeError, "models.get('lenet5'): num_classes must be an int, got 2.0"),
+    ({"in_channels": 0}, ValueError, "models.get('lenet5'): in_channels must be >= 1, got 0"),
+])
+def test_model_sizes_are_named(kwargs, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        md.models.get("lenet5", **kwargs)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "lenet5", "--limit-train", "0"], "--limit-train must be >= 1, got 0"),
+    (["train", "lenet5", "--limit-test", "-1"], "--limit-test must be >= 1, got -1"),
+    (["evaluate", "lenet5", "--checkpoint", "x.npz", "--limit-test", "0"], "--limit-test must be >= 1, got 0"),
+])
+def test_cli_limits_are_named(tmp_path, capsys, argv, message):
+    from minidl import cli
+
+    assert cli.main(argv + ["--data-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "head" not in err and "Traceback" not in err

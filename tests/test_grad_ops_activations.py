@@ -1,6 +1,7 @@
 """Gradient checks of the activations and (log-)softmax, and their pinned kinks."""
 
 import numpy as np
+import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -119,3 +120,28 @@ def test_sigmoid_is_finite_and_exact_at_the_extremes():
     np.testing.assert_array_equal(F.sigmoid(x).numpy(), [0.0, 0.5, 1.0])
     F.sigmoid(x).backward(np.ones(3))
     np.testing.assert_array_equal(x.grad, [0.0, 0.25, 0.0])
+
+
+@given(shape=mst.shapes(min_dims=0, max_dims=4), seed=mst.seeds())
+def test_add_relu_gradcheck(shape, seed, device):
+    # a + b kept at least 0.05 from 0: a drawn freely, b = (a target off the kink) - a.
+    r = mst.rng(seed)
+    a = r.uniform(-2, 2, shape)
+    total = r.uniform(0.05, 2, shape) * r.choice([-1.0, 1.0], shape)
+    a_t, b_t = (md.tensor(np.asarray(v), requires_grad=True, device=device) for v in (a, total - a))
+    md.testing.gradcheck(F.add_relu, a_t, b_t)
+
+
+def test_add_relu_is_relu_of_the_sum_and_passes_nothing_at_zero():
+    a = md.tensor(np.array([1.0, -2.0, 0.5, -1.0]), requires_grad=True)
+    b = md.tensor(np.array([0.5, 1.0, -0.5, 3.0]), requires_grad=True)
+    y = F.add_relu(a, b)
+    np.testing.assert_array_equal(y.numpy(), [1.5, 0.0, 0.0, 2.0])
+    y.backward(np.array([1.0, 2.0, 3.0, 4.0]))
+    np.testing.assert_array_equal(a.grad, [1.0, 0.0, 0.0, 4.0])  # the sum 0 at index 2: relu'(0) = 0
+    np.testing.assert_array_equal(b.grad, a.grad)
+
+
+def test_add_relu_refuses_shapes_that_differ():
+    with pytest.raises(ValueError, match=r"add_relu: a and b must have one shape, got \(2, 3\) and \(3,\)"):
+        F.add_relu(md.tensor(np.ones((2, 3))), md.tensor(np.ones(3)))

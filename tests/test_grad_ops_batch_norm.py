@@ -83,3 +83,73 @@ def test_batch_norm_eval_uses_the_running_statistics_and_leaves_them_alone():
     np.testing.assert_array_equal(y.numpy(), [[0.0, 1.0], [2.0, 2.0]])
     np.testing.assert_array_equal(mean.numpy(), [1.0, 2.0])
     np.testing.assert_array_equal(var.numpy(), [4.0, 16.0])
+
+
+def _bias_off_the_kink(x, weight, shape):
+    """Per channel, the bias in the middle of the widest gap between neighbouring values of
+    weight * xhat (ends included), so that no output of batch_norm_relu lies near 0."""
+    axes = (0,) if len(shape) == 2 else (0, 2, 3)
+    moved = np.moveaxis(x, 1, 0).reshape(shape[1], -1)
+    z = np.sort(weight[:, None] * (moved - moved.mean(axis=1, keepdims=True))
+                / np.sqrt(x.var(axis=axes) + 1e-5)[:, None], axis=1)
+    z = np.concatenate([z[:, :1] - 1.0, z, z[:, -1:] + 1.0], axis=1)
+    widest = np.argmax(np.diff(z, axis=1), axis=1)
+    rows = np.arange(shape[1])
+    return -(z[rows, widest] + z[rows, widest + 1]) / 2
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@given(shape=batch_norm_shapes(), seed=mst.seeds())
+@example(shape=(2, 1), seed=0)
+@example(shape=(3, 2, 2, 3), seed=0)
+def test_batch_norm_relu_gradcheck(training, shape, seed, device):
+    r = mst.rng(seed + 1)
+    c = shape[1]
+    values = _values(shape, seed)
+    w = r.uniform(0.5, 2.0, c)
+    stats = (r.uniform(-1, 1, c), r.uniform(0.5, 2.0, c))
+    if training:
+        b = _bias_off_the_kink(values, w, shape)
+    else:  # y = w * (x - running_mean) / sqrt(running_var + eps) + b: the same repair, other statistics
+        moved = np.moveaxis(values, 1, 0).reshape(c, -1)
+        z = np.sort(w[:, None] * (moved - stats[0][:, None]) / np.sqrt(stats[1] + 1e-5)[:, None], axis=1)
+        z = np.concatenate([z[:, :1] - 1.0, z, z[:, -1:] + 1.0], axis=1)
+        widest = np.argmax(np.diff(z, axis=1), axis=1)
+        b = -(z[np.arange(c), widest] + z[np.arange(c), widest + 1]) / 2
+    x, weight, bias = (md.tensor(a, requires_grad=True, device=device) for a in (values, w, b))
+
+    def fn(x, weight, bias):
+        mean, var = (md.tensor(s.copy(), device=device) for s in stats)
+        return F.batch_norm_relu(x, mean, var, weight, bias, training=training, eps=1e-5)
+
+    md.testing.gradcheck(fn, x, weight, bias)
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("shape", [(4, 3), (2, 3, 2, 5)])
+def test_batch_norm_relu_is_relu_of_batch_norm(training, shape):
+    r = np.random.default_rng(4)
+    x = r.standard_normal(shape).astype(np.float32)
+    w, b = r.uniform(0.5, 2, shape[1]).astype(np.float32), r.uniform(-1, 1, shape[1]).astype(np.float32)
+    gy = r.standard_normal(shape).astype(np.float32)
+    results = []
+    for fused in (True, False):
+        xt, wt, bt = (md.tensor(a, requires_grad=True) for a in (x, w, b))
+        stats = [md.tensor(np.full(shape[1], 0.5, np.float32)), md.tensor(np.full(shape[1], 2.0, np.float32))]
+        if fused:
+            y = F.batch_norm_relu(xt, *stats, wt, bt, training=training)
+        else:
+            y = F.relu(F.batch_norm(xt, *stats, wt, bt, training=training))
+        y.backward(gy)
+        results.append([y.numpy(), xt.grad, wt.grad, bt.grad] + [s.numpy() for s in stats])
+    for fused, plain in zip(*results):
+        assert fused.dtype == np.float32
+        np.testing.assert_allclose(fused, plain, rtol=2e-5, atol=2e-6)
+
+
+def test_batch_norm_module_fuses_relu_on_request():
+    bn = md.nn.BatchNorm2d(2)
+    x = md.tensor(np.random.default_rng(5).standard_normal((3, 2, 2, 2)).astype(np.float32))
+    fused = bn(x, relu=True).numpy()
+    bn.running_mean.data[...], bn.running_var.data[...] = 0.0, 1.0
+    np.testing.assert_array_equal(fused, np.maximum(bn(x).numpy(), 0))

@@ -2,12 +2,17 @@
 running statistics follow the documented rule, checked on numbers worked by hand.
 
 Tolerance. The oracle is the reference run in float64 on the same (exact)
-input values. The Numba kernel computes in float64 too and rounds each result
-once to its dtype, so it may differ by eps(dtype) * |result| (the rounding)
-plus float64 error: both sides sum m terms in different orders, each term at
-most ``scale`` in size, and the kernel centres the sums on one value of the
-channel, which is at most the channel's range from the mean. That bound,
-``eps(dtype) * |expected| + 32 * m * eps64 * scale``, is what ``close`` checks.
+input values. The Numba kernel sums each row of L values of one image in x's
+dtype and adds the rows' totals in float64 (its module docstring): a row's sum
+is off by at most (L + 2) * eps(dtype) times the sum of its terms' sizes
+(the rounding of each difference, product and partial sum), a result mixes a
+few such sums (the variance: the squares and the mean's square; the input
+gradient: both gradient sums), and the elementwise pass rounds three or four
+times in x's dtype. Hence ``4 * (L + 2) * eps(dtype) * scale``, plus the
+float64 part (both sides sum m terms in different orders, each term at most
+``scale``: ``32 * m * eps64 * scale``), plus the final rounding to x's dtype,
+``eps(dtype) * |expected|``, where ``scale`` bounds the terms' size. That bound
+is what ``close`` checks.
 """
 
 import numpy as np
@@ -40,10 +45,11 @@ def bn_inputs(draw, dtype):
     return tuple(a.astype(dtype) for a in (x, gamma, beta, gy)) + (eps,)
 
 
-def close(actual, expected, scale, m):
-    """|actual - expected| <= eps(dtype) * |expected| + 32 * m * eps64 * scale (module docstring)."""
-    dtype = actual.dtype
-    bound = np.finfo(dtype).eps * np.abs(expected) + 32 * m * EPS64 * scale
+def close(actual, expected, scale, m, length):
+    """|actual - expected| <= eps(dtype) * (|expected| + 4 * (length + 2) * scale) + 32 * m * eps64 * scale
+    (module docstring)."""
+    eps = np.finfo(actual.dtype).eps
+    bound = eps * (np.abs(expected) + 4 * (length + 2) * scale) + 32 * m * EPS64 * scale
     error = np.abs(actual.astype(np.float64) - expected)
     assert (error <= bound).all(), f"worst error {error.max():.3g}, bound there {bound.flat[error.argmax()]:.3g}"
 
@@ -63,10 +69,10 @@ def test_forward_train_matches_reference(dtype, data):
     m = x.shape[0] * x.shape[2]
     spread = per_channel(x, np.max) - per_channel(x, np.min)
     size = per_channel(np.abs(x), np.max)
-    close(mean, mean_ref, size, m)
-    close(var, var_ref, spread * (spread + size), m)
+    close(mean, mean_ref, size, m, x.shape[2])
+    close(var, var_ref, spread * (spread + size), m, x.shape[2])
     scale = np.abs(gamma) / np.sqrt(var_ref + eps)
-    close(y, y_ref, (np.abs(x) + size[:, None]) * scale[:, None] + np.abs(beta)[:, None], m)
+    close(y, y_ref, (np.abs(x) + size[:, None]) * scale[:, None] + np.abs(beta)[:, None], m, x.shape[2])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -83,11 +89,91 @@ def test_backward_matches_reference(dtype, data):
     centred = (np.abs(x) + np.abs(mean)[:, None]) * invstd[:, None]  # bounds |xhat| and its error
     g_total = per_channel(np.abs(gy), np.sum)
     g_moment = per_channel(np.abs(gy) * centred, np.sum)
-    close(gbeta, gbeta_ref, g_total, m)
-    close(ggamma, ggamma_ref, g_moment, m)
+    close(gbeta, gbeta_ref, g_total, m, x.shape[2])
+    close(ggamma, ggamma_ref, g_moment, m, x.shape[2])
     scale = (np.abs(gamma) * invstd / m)[:, None] * (
         m * np.abs(gy) + g_total[:, None] + centred * g_moment[:, None])
-    close(gx, gx_ref, scale, m)
+    close(gx, gx_ref, scale, m, x.shape[2])
+
+
+def off_the_kink(x, gamma, mean, var, eps):
+    """A beta per channel in the middle of the widest gap between neighbouring values of
+    gamma * xhat, so that no y = gamma * xhat + beta lies near relu's kink at 0."""
+    z = np.sort((gamma[:, None] * (x - mean[:, None]).transpose(1, 0, 2).reshape(x.shape[1], -1)
+                 / np.sqrt(var + eps)[:, None]).astype(np.float64), axis=1)
+    z = np.concatenate([z[:, :1] - 1.0, z, z[:, -1:] + 1.0], axis=1)  # gaps beyond the ends too
+    widest = np.argmax(np.diff(z, axis=1), axis=1)
+    rows = np.arange(z.shape[0])
+    return -(z[rows, widest] + z[rows, widest + 1]) / 2
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(data=st.data())
+def test_fused_relu_matches_the_reference(dtype, data):
+    x, gamma, _, gy, eps = data.draw(bn_inputs(dtype))
+    _, mean, var = reference.batch_norm_forward_train(x.astype(np.float64), gamma.astype(np.float64),
+                                                      np.zeros_like(gamma, np.float64), eps)
+    beta = off_the_kink(x, gamma, mean, var, eps).astype(dtype)
+    y, mean, var = cpu.batch_norm_forward_train(x, gamma, beta, eps, relu=True)
+    grads = cpu.batch_norm_backward(gy, x, gamma, mean, var, eps, relu=True, beta=beta)
+    x64, gamma64, beta64, gy64, mean64, var64 = (a.astype(np.float64) for a in (x, gamma, beta, gy, mean, var))
+    y_ref, _, _ = reference.batch_norm_forward_train(x64, gamma64, beta64, eps, relu=True)
+    m, length = x.shape[0] * x.shape[2], x.shape[2]
+    size = per_channel(np.abs(x64), np.max)
+    scale = np.abs(gamma64) / np.sqrt(var64 + eps)
+    close(y, y_ref, (np.abs(x64) + size[:, None]) * scale[:, None] + np.abs(beta64)[:, None], m, length)
+    assert (y >= 0).all()
+    # The backward is the plain one given gy masked where y_ref > 0 (none lies near 0).
+    masked = np.where(y_ref > 0, gy64, 0.0)
+    expected = reference.batch_norm_backward(masked, x64, gamma64, mean64, var64, eps)
+    fused = reference.batch_norm_backward(gy64, x64, gamma64, mean64, var64, eps,
+                                                           relu=True, beta=beta64)
+    for ref_fused, ref_masked in zip(fused, expected):
+        np.testing.assert_allclose(ref_fused, ref_masked, rtol=1e-12, atol=1e-12)
+    invstd = 1 / np.sqrt(var64 + eps)
+    centred = (np.abs(x64) + np.abs(mean64)[:, None]) * invstd[:, None]
+    g_total = per_channel(np.abs(masked), np.sum)
+    g_moment = per_channel(np.abs(masked) * centred, np.sum)
+    gx_scale = (np.abs(gamma64) * invstd / m)[:, None] * (m * np.abs(masked) + g_total[:, None]
+                                                         + centred * g_moment[:, None])
+    for got, want, bound in zip(grads, expected, (gx_scale, g_moment, g_total)):
+        assert got.dtype == dtype
+        close(got, want, bound, m, length)
+
+
+def test_relu_gradient_at_zero_is_zero():
+    # Channel values -1, 1 normalise to -1, 1; beta = 1 puts y at 0 and 2: relu'(0) = 0.
+    x = np.array([-1.0, 1.0]).reshape(2, 1, 1)
+    gamma, beta = np.ones(1), np.ones(1)
+    for kernels in (cpu, reference):
+        y, mean, var = kernels.batch_norm_forward_train(x, gamma, beta, 0.0, relu=True)
+        np.testing.assert_array_equal(y.ravel(), [0.0, 2.0])
+        gx, ggamma, gbeta = kernels.batch_norm_backward(np.array([5.0, 1.0]).reshape(2, 1, 1), x, gamma,
+                                                        mean, var, 0.0, relu=True, beta=beta)
+        assert gbeta.item() == 1.0 and ggamma.item() == 1.0  # only the second value's gradient
+
+
+@pytest.mark.parametrize("kernels", [cpu, reference], ids=["numba", "reference"])
+@pytest.mark.parametrize("relu", [False, True])
+def test_channel_slices_written_into_out_equal_the_whole_call(kernels, relu):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3, 7, 5)).astype(np.float32)
+    gamma, beta, gy = rng.uniform(0.5, 2, 7), rng.uniform(-1, 1, 7), rng.standard_normal(x.shape)
+    gamma, beta, gy = gamma.astype(np.float32), beta.astype(np.float32), gy.astype(np.float32)
+    whole = kernels.batch_norm_forward_train(x, gamma, beta, 1e-5, relu=relu)
+    out = (np.full_like(x, np.nan), np.full(7, np.nan, np.float32), np.full(7, np.nan, np.float32))
+    for part in (slice(0, 2), slice(2, 3), slice(3, 7)):
+        returned = kernels.batch_norm_forward_train(x, gamma, beta, 1e-5, relu=relu, out=out, channels=part)
+        assert all(a is b for a, b in zip(returned, out))
+    for a, b in zip(whole, out):
+        assert a.tobytes() == b.tobytes()
+    _, mean, var = whole
+    whole = kernels.batch_norm_backward(gy, x, gamma, mean, var, 1e-5, relu=relu, beta=beta)
+    out = tuple(np.full_like(a, np.nan) for a in whole)
+    for part in (slice(0, 4), slice(4, 7)):
+        kernels.batch_norm_backward(gy, x, gamma, mean, var, 1e-5, relu=relu, beta=beta, out=out, channels=part)
+    for a, b in zip(whole, out):
+        assert a.tobytes() == b.tobytes()
 
 
 def test_float32_statistics_are_accurate_for_a_large_mean():

@@ -149,3 +149,34 @@ def test_max_pool_never_hides_a_nan(kernels):
     y, argmax = kernels.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), (1, 2))
     np.testing.assert_array_equal(y.ravel(), [nan, 5.0])
     np.testing.assert_array_equal(argmax.ravel(), [1, 0])  # the first NaN; the plain maximum
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(shape=mst.nchw_shapes(max_side=9), out=st.tuples(st.integers(1, 12), st.integers(1, 12)), seed=mst.seeds())
+def test_adaptive_avg_pool2d_matches_reference_bit_for_bit(dtype, shape, out, seed):
+    rng = mst.rng(seed)
+    x = rng.uniform(-2, 2, shape).astype(dtype)
+    gy = rng.uniform(-2, 2, shape[:2] + out).astype(dtype)
+    y = cpu.adaptive_avg_pool2d_forward(x, out)
+    assert y.dtype == dtype and y.shape == shape[:2] + out
+    np.testing.assert_array_equal(y, reference.adaptive_avg_pool2d_forward(x, out))
+    gx = cpu.adaptive_avg_pool2d_backward(gy, shape)
+    assert gx.dtype == dtype
+    np.testing.assert_array_equal(gx, reference.adaptive_avg_pool2d_backward(gy, shape))
+
+
+@pytest.mark.parametrize("kernels", [cpu, reference], ids=["numba", "reference"])
+def test_adaptive_windows_overlap_where_sizes_do_not_divide(kernels):
+    # 5 rows to 3: windows 0..1, 1..3, 3..4 (floor(i*5/3) .. ceil((i+1)*5/3) - 1).
+    x = np.arange(5.0).reshape(1, 1, 5, 1)
+    np.testing.assert_array_equal(kernels.adaptive_avg_pool2d_forward(x, (3, 1)).ravel(), [0.5, 2.0, 3.5])
+    gx = kernels.adaptive_avg_pool2d_backward(np.ones((1, 1, 3, 1)), x.shape).ravel()
+    np.testing.assert_allclose(gx, [1 / 2, 1 / 2 + 1 / 3, 1 / 3, 1 / 3 + 1 / 2, 1 / 2], rtol=1e-15)
+
+
+def test_adaptive_avg_pool2d_to_sizes_that_do_not_divide_is_one_op():
+    x = md.tensor(np.ones((2, 3, 150, 150)), requires_grad=True)
+    y = F.adaptive_avg_pool2d(x, (100, 100))
+    assert type(y.creator).__name__ == "AdaptiveAvgPool2d"  # not a graph of 10,000 means and concats
+    y.backward(np.ones(y.shape))
+    assert x.grad.shape == x.shape

@@ -46,6 +46,8 @@ COUNTED = {
     "wrn_16_8": 10_961_370,       # paper: 11.0M
     "resnext29_8x64d": 34_426_698,  # paper: 34.4M
     "fractalnet": 33_724_618,     # 20 layers, 5 blocks of 3 columns
+    # resnet20 + six offset convs (3x3, 27 outputs with bias): one over 32 channels, five over 64
+    "resnet20_dcn": 269_722 + 7_803 + 5 * 15_579,
 }
 
 # Parameters a training step may legitimately leave without a gradient: a dropped

@@ -107,7 +107,8 @@ def test_load_state_dict_does_not_share_buffers_with_its_source():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(lr=-1), "lr, eps and weight_decay must be >= 0"),
+    (dict(lr=-1), "Adam: lr must be >= 0, got -1"),
+    (dict(eps=-1e-8), "Adam: eps must be >= 0"),
     (dict(betas=(0.9, 1.0)), r"betas must be two numbers in \[0, 1\)"),
 ])
 def test_bad_arguments(kwargs, message):

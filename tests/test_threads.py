@@ -1,11 +1,11 @@
 """minidl.threads: batch slices shared out among CPU threads, and the ops that use it
 (conv2d, linear) giving the same results on any number of threads."""
 
-import importlib
 import threading
 
 import numpy as np
 import pytest
+import threadpoolctl
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -14,10 +14,9 @@ from minidl import threads
 from minidl.testing import strategies as mst
 
 F = md.functional
-linear_op = importlib.import_module("minidl.functional.linear")  # the module, not the function
 
-# Slices run on several threads only where BLAS can be kept to one thread (OpenBLAS).
-PARALLEL = threads.openblas_thread_setter() is not None
+# Slices run on several threads only where BLAS can be kept to one thread.
+PARALLEL = any(library["user_api"] == "blas" for library in threadpoolctl.threadpool_info())
 
 
 @pytest.fixture
@@ -50,6 +49,13 @@ def test_map_slices_uses_other_threads_on_the_cpu_only(thread_count):
     assert threads.map_slices(lambda s: threading.get_ident(), threads.split(4, 2), device="cuda") == (
         [threading.get_ident()] * 2
     )
+
+
+def test_taking_over_the_cores_keeps_every_blas_on_one_thread(thread_count):
+    thread_count(2)
+    threads.map_slices(lambda s: None, threads.split(4, 2))
+    blas = [library for library in threadpoolctl.threadpool_info() if library["user_api"] == "blas"]
+    assert blas and all(library["num_threads"] == 1 for library in blas)
 
 
 def test_a_failing_slice_raises_after_every_run_finished(thread_count):
@@ -105,7 +111,7 @@ def test_linear_in_row_slices_matches_one_product(thread_count, monkeypatch, sha
     b = md.tensor(rng.standard_normal(4), requires_grad=True)
     gy = rng.standard_normal(shape[:-1] + (4,))
     thread_count(3)
-    monkeypatch.setattr(linear_op, "PARALLEL_MACS", 0)  # slice even this small layer
+    monkeypatch.setitem(threads.MIN_WORK, "macs", 0)  # slice even this small layer
     y = F.linear(x, w, b)
     y.backward(gy)
     x2 = x.numpy().reshape(-1, 5)
@@ -126,7 +132,7 @@ def test_pooling_in_batch_slices_equals_one_call(thread_count, monkeypatch, pool
     x[0, 0, 0, :2] = 1.0  # a tie
 
     def run(parallel_elements):
-        monkeypatch.setattr(threads, "PARALLEL_ELEMENTS", parallel_elements)
+        monkeypatch.setitem(threads.MIN_WORK, "elements", parallel_elements)
         xt = md.tensor(x, requires_grad=True)
         call = F.max_pool2d if pool == "max" else F.avg_pool2d
         y = call(xt, 3, stride=2, padding=1, ceil_mode=True)
@@ -142,7 +148,7 @@ def test_pooling_in_batch_slices_equals_one_call(thread_count, monkeypatch, pool
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_relu_in_flat_slices_equals_numpy(thread_count, monkeypatch, dtype):
-    monkeypatch.setattr(threads, "PARALLEL_ELEMENTS", 0)
+    monkeypatch.setitem(threads.MIN_WORK, "elements", 0)
     thread_count(3)
     rng = np.random.default_rng(2)
     x = rng.standard_normal((3, 5, 7)).astype(dtype)
@@ -155,14 +161,31 @@ def test_relu_in_flat_slices_equals_numpy(thread_count, monkeypatch, dtype):
     np.testing.assert_array_equal(x_t.grad, gy * (x[:, ::2] > 0))
 
 
-def test_map_flat_is_one_call_below_the_threshold_and_slices_above_it(monkeypatch):
-    assert threads.map_flat(lambda part: part, threads.PARALLEL_ELEMENTS - 1) == [slice(None)]
-    parts = threads.map_flat(lambda part: part, threads.PARALLEL_ELEMENTS)
-    assert parts == threads.split(threads.PARALLEL_ELEMENTS, threads.FLAT_SLICES)
-    assert threads.map_flat(lambda part: part, 2**30, device="cuda") == [slice(None)]
-    # Split along another axis (pooling's batch): its length, not the size, is cut.
-    assert threads.map_flat(lambda part: part, 2**30, length=10) == threads.split(10, threads.FLAT_SLICES)
-    assert threads.map_flat(lambda part: part, 2**30, length=1) == [slice(None)]
+def test_cut_is_one_slice_below_the_minimum_work_and_slices_above_it():
+    for kind, least in threads.MIN_WORK.items():
+        assert threads.cut(10, least - 1, kind) == [slice(0, 10)]
+        assert threads.cut(10, least, kind) == threads.split(10, threads.SLICES)
+        assert threads.cut(10, 2**40, kind, device="cuda") == [slice(0, 10)]
+        assert threads.cut(1, 2**40, kind) == [slice(0, 1)]
+    # the slices cut the stated axis, whatever the work on it
+    assert threads.cut(3, 2**40) == threads.split(3, threads.SLICES) == [slice(0, 1), slice(1, 2), slice(2, 3)]
+
+
+def test_cut_with_a_budget_keeps_each_slice_within_it():
+    # 10 items of 3 bytes in at most 7 bytes: 2 items a slice, 5 slices, whatever the work.
+    for work, device in ((0, "cpu"), (2**40, "cpu"), (2**40, "cuda")):
+        parts = threads.cut(10, work, device=device, item_bytes=3, budget=7)
+        assert parts == threads.split(10, 5)
+    # a budget below one item still gives slices of one item
+    assert threads.cut(3, 0, item_bytes=100, budget=1) == threads.split(3, 3)
+    # within budget, the work decides
+    assert threads.cut(10, 2**40, item_bytes=1, budget=100) == threads.split(10, threads.SLICES)
+    assert threads.cut(10, 0, item_bytes=1, budget=100) == [slice(0, 10)]
+
+
+def test_cut_rejects_an_unknown_kind_of_work():
+    with pytest.raises(ValueError, match="cut: kind must be one of"):
+        threads.cut(10, 2**40, "flops")
 
 
 def test_keep_freed_memory_can_be_turned_off():
@@ -175,3 +198,26 @@ def test_keep_freed_memory_can_be_turned_off():
         env = dict(__import__("os").environ, MINIDL_KEEP_FREED_MEMORY=setting)
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
         assert out.stdout.strip() == expected
+
+
+@pytest.mark.parametrize("relu", [False, True])
+def test_batch_norm_in_channel_slices_equals_one_call(thread_count, monkeypatch, relu):
+    # Each channel's statistics are its own: slices of channels on three threads
+    # must give the whole call's bits, forward and backward.
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((4, 7, 3, 5)).astype(np.float32)
+    gy = rng.standard_normal(x.shape).astype(np.float32)
+    op = F.batch_norm_relu if relu else F.batch_norm
+
+    def run(least):
+        monkeypatch.setitem(threads.MIN_WORK, "elements", least)
+        xt = md.tensor(x, requires_grad=True)
+        w, b = md.tensor(np.linspace(0.5, 2, 7, dtype=np.float32)), md.tensor(np.linspace(-1, 1, 7, dtype=np.float32))
+        w.requires_grad = b.requires_grad = True
+        y = op(xt, None, None, w, b, training=True)
+        y.backward(gy)
+        return y.numpy(), xt.grad, w.grad, b.grad
+
+    thread_count(3)
+    for a, b in zip(run(2**62), run(0)):
+        assert a.tobytes() == b.tobytes()

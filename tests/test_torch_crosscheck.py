@@ -10,6 +10,8 @@ the size of what was summed), and max pooling's values and chosen cells
 exactly. PyTorch comes with the ``bench`` extra; without it this module is skipped.
 """
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -179,3 +181,52 @@ def test_cross_entropy_matches_torch(shape, seed, spread):
     loss.backward()
     loss_torch.backward()
     assert_close(ours.grad, theirs.grad, scale=1 / shape[0])  # (softmax - onehot) / n
+
+
+def test_pool_shapes_and_refusals_match_torch_on_a_grid():
+    """Every small configuration, kernels larger than the padded input included: where
+    PyTorch returns a result, minidl returns the same (values and gradient); where
+    PyTorch raises, minidl raises a ValueError."""
+    compared = refused = 0
+    for h, k, s, p, ceil_mode in itertools.product(range(1, 5), range(1, 6), range(1, 4), range(3), (False, True)):
+        if p > k // 2:
+            continue
+        x = mst.rng(h * 100 + k).standard_normal((1, 2, h, h + 1))
+        for ours_fn, theirs_fn in ((F.max_pool2d, TF.max_pool2d), (F.avg_pool2d, TF.avg_pool2d)):
+            ours, theirs = both(x)
+            try:
+                y_torch = theirs_fn(theirs, k, s, p, ceil_mode=ceil_mode)
+            except RuntimeError:
+                with pytest.raises(ValueError, match="larger than the padded input"):
+                    ours_fn(ours, k, s, p, ceil_mode=ceil_mode)
+                refused += 1
+                continue
+            y = ours_fn(ours, k, s, p, ceil_mode=ceil_mode)
+            assert y.shape == tuple(y_torch.shape), (h, k, s, p, ceil_mode)
+            assert_close(y.numpy(), y_torch)
+            gy = mst.rng(0).standard_normal(y.shape)
+            y.backward(gy)
+            y_torch.backward(torch.tensor(gy))
+            assert_close(ours.grad, theirs.grad)
+            compared += 1
+    assert compared > refused > 0
+
+
+def test_ceil_mode_kernel_larger_than_the_input_like_torch():
+    x = np.ones((1, 1, 1, 1))
+    assert F.max_pool2d(md.tensor(x), 2, ceil_mode=True).numpy().tolist() == [[[[1.0]]]]
+    np.testing.assert_array_equal(F.avg_pool2d(md.tensor(x), 2, ceil_mode=True).numpy(),
+                                  TF.avg_pool2d(torch.tensor(x), 2, ceil_mode=True).numpy())
+
+
+@given(shape=mst.nchw_shapes(max_side=9), out=st.tuples(st.integers(1, 12), st.integers(1, 12)), seed=mst.seeds())
+def test_adaptive_avg_pool2d_matches_torch(shape, out, seed):
+    x = mst.rng(seed).uniform(-2, 2, shape)
+    gy = mst.rng(seed + 1).uniform(-2, 2, shape[:2] + out)
+    ours, theirs = both(x)
+    y, y_torch = F.adaptive_avg_pool2d(ours, out), TF.adaptive_avg_pool2d(theirs, out)
+    assert y.shape == tuple(y_torch.shape)
+    assert_close(y.numpy(), y_torch, scale=np.abs(x).max())
+    y.backward(gy)
+    y_torch.backward(torch.tensor(gy))
+    assert_close(ours.grad, theirs.grad, scale=np.abs(gy).max() * 4)

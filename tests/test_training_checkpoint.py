@@ -1,7 +1,10 @@
 """Checkpoint files: exact round trips, no pickle, and atomic replacement when a save fails midway."""
 
+import hashlib
+import io
 import json
 import os
+import pickle
 import zipfile
 
 import numpy as np
@@ -10,6 +13,7 @@ import pytest
 import minidl as md
 from minidl.training import CheckpointError, load_checkpoint, save_checkpoint
 from minidl import atomic
+from minidl.training import checkpoint
 
 
 def state():
@@ -135,3 +139,205 @@ def test_unstorable_value_is_a_clear_error(tmp_path):
     with pytest.raises(TypeError, match="cannot store a object"):
         save_checkpoint(tmp_path / "c.npz", {"thing": object()})
     assert os.listdir(tmp_path) == []  # nothing was written
+
+
+# ---- corruption is always detected ------------------------------------------
+
+def _member_span(data, name):
+    """(start, end) in the file of member ``name``: its zip local header, name and first 128 bytes
+    (the whole npy header of a small array)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        info = archive.getinfo(name)
+    start = info.header_offset
+    return start, start + 30 + len(info.filename) + len(info.extra) + 128
+
+
+def _flips(data, positions):
+    for position in positions:
+        for mask in (0x01, 0xFF):
+            broken = bytearray(data)
+            broken[position] ^= mask
+            yield position, bytes(broken)
+
+
+def _assert_every_flip_is_caught(tmp_path, data, positions):
+    path = tmp_path / "flipped.npz"
+    for position, broken in _flips(data, positions):
+        path.write_bytes(broken)
+        try:
+            load_checkpoint(path)
+        except CheckpointError as error:
+            assert "flipped.npz" in str(error) and "allow_pickle" not in str(error)
+        else:
+            pytest.fail(f"a flipped byte at offset {position} loaded without an error")
+
+
+def test_every_flipped_byte_of_a_small_checkpoint_is_caught(tmp_path):
+    path = tmp_path / "c.npz"
+    save_checkpoint(path, {"epoch": 1, "model": {"w": np.arange(3.0)}})
+    data = path.read_bytes()
+    _assert_every_flip_is_caught(tmp_path, data, range(len(data)))
+
+
+def test_every_flipped_byte_of_the_header_and_a_large_arrays_header_is_caught(tmp_path):
+    # numpy reads an npy member over 4 KiB only up to its array's end, never
+    # reaching the CRC: a flipped header byte once shifted the data silently.
+    path = tmp_path / "c.npz"
+    save_checkpoint(path, {"epoch": 1, "model": {"w": np.arange(1000.0), "b": np.ones(700)}})
+    data = path.read_bytes()
+    header_start, _ = _member_span(data, "header.npy")
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        info = archive.getinfo("header.npy")
+    header_end = header_start + 30 + len(info.filename) + len(info.extra) + info.file_size
+    positions = list(range(header_start, header_end)) + list(range(*_member_span(data, "a0.npy")))
+    _assert_every_flip_is_caught(tmp_path, data, positions)
+
+
+def _reseal(path):
+    """Recompute the checksum, as someone crafting a file would: only the structure is left to check."""
+    data = bytearray(path.read_bytes())
+    digest_length = checkpoint._DIGEST_LENGTH
+    data[-digest_length:] = hashlib.sha256(data[:-digest_length]).hexdigest().encode("ascii")
+    path.write_bytes(bytes(data))
+
+
+def _write_zip(path, members, header=None):
+    """A checkpoint-shaped zip: ``members`` maps names to raw member bytes."""
+    with zipfile.ZipFile(path, "w") as archive:
+        if header is not None:
+            raw = io.BytesIO()
+            np.lib.format.write_array(raw, np.frombuffer(json.dumps(header).encode(), np.uint8))
+            archive.writestr("header.npy", raw.getvalue())
+        for name, content in members.items():
+            archive.writestr(name, content)
+
+
+def _npy_with_header(text):
+    header = text.encode("latin1")
+    header += b" " * (-(10 + len(header) + 1) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + bytes(24)
+
+
+V1 = {"format": "minidl-checkpoint", "version": 1, "state": {"model": {"w": {"__array__": "a0"}}}}
+
+
+def _patched(path, offset_of, value):
+    """Patch a field of both the local and the central zip header of the first member, then reseal."""
+    data = bytearray(path.read_bytes())
+    for signature, field in ((b"PK\x03\x04", offset_of[0]), (b"PK\x01\x02", offset_of[1])):
+        at = data.index(signature) + field
+        data[at:at + 2] = value.to_bytes(2, "little")
+    path.write_bytes(bytes(data))
+    _reseal(path)
+
+
+CRAFTED = {
+    "npy header cut short (numpy: TokenError)": (
+        lambda p: _write_zip(
+            p, {"a0.npy": _npy_with_header("{'descr': '<f8', 'fortran_order': False, 'shape': (3,), ")}, V1),
+        "not a readable minidl checkpoint"),
+    "npy header with a syntax error (numpy: SyntaxError)": (
+        lambda p: _write_zip(p, {"a0.npy": _npy_with_header("{'descr': '<f8, 'shape': (3,)}")}, V1),
+        "not a readable minidl checkpoint"),
+    "npy member of Python objects": (
+        lambda p: _write_zip(
+            p, {"a0.npy": _npy_with_header("{'descr': '|O', 'fortran_order': False, 'shape': (3,), }")}, V1),
+        "holds Python objects"),
+    "npy header larger than its data": (
+        lambda p: _write_zip(p, {"a0.npy": _npy_with_header(
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000000,), }")}, V1),
+        "declares"),
+    "unknown compression method (zipfile: NotImplementedError)": (
+        lambda p: (save_checkpoint(p, {"epoch": 1}), _patched(p, (8, 10), 99)),
+        "compression method"),
+    "encrypted member (zipfile: RuntimeError)": (
+        lambda p: (save_checkpoint(p, {"epoch": 1}), _patched(p, (6, 8), 1)),
+        "encrypted"),
+    "header that is a JSON list": (
+        lambda p: _write_zip(p, {}, ["minidl-checkpoint", 2]),
+        "not a minidl checkpoint"),
+    "header without a state": (
+        lambda p: _write_zip(p, {}, {"format": "minidl-checkpoint", "version": 1}),
+        "without a state"),
+    "member named by the header is missing (numpy: KeyError)": (
+        lambda p: _write_zip(p, {}, V1),
+        "has no member 'a0'"),
+    "version 2 header without its checksum": (
+        lambda p: _write_zip(p, {}, {"format": "minidl-checkpoint", "version": 2, "state": {}}),
+        "checksum is missing"),
+    "a pickle": (
+        lambda p: p.write_bytes(pickle.dumps({"model": {}})),
+        "not a readable minidl checkpoint"),
+    "a bare npy file": (
+        lambda p: p.write_bytes(_npy_with_header("{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }")),
+        "not a readable minidl checkpoint"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CRAFTED))
+def test_crafted_files_give_one_checkpoint_error_naming_the_file(tmp_path, case):
+    make, message = CRAFTED[case]
+    path = tmp_path / "crafted.npz"
+    make(path)
+    with pytest.raises(CheckpointError, match=message) as info:
+        load_checkpoint(path)
+    assert "crafted.npz" in str(info.value) and "allow_pickle" not in str(info.value)
+
+
+def test_version_1_checkpoints_still_load_with_their_crc_checked(tmp_path):
+    path = tmp_path / "old.npz"
+    raw = io.BytesIO()
+    np.lib.format.write_array(raw, np.arange(600.0))
+    _write_zip(path, {"a0.npy": raw.getvalue()}, V1)
+    np.testing.assert_array_equal(load_checkpoint(path)["model"]["w"], np.arange(600.0))
+    data = bytearray(path.read_bytes())
+    data[data.index(raw.getvalue()[:16]) + 6] ^= 1  # the npy format version: numpy would still read it
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="old.npz"):
+        load_checkpoint(path)
+
+
+def test_a_required_key_that_is_missing_is_named(tmp_path):
+    path = tmp_path / "bare.npz"
+    save_checkpoint(path, {"epoch": 1})
+    with pytest.raises(CheckpointError, match=r"bare.npz holds no 'model' \(it holds 'epoch'\)"):
+        load_checkpoint(path, require=("model",))
+
+
+def test_next_save_removes_the_temporaries_of_killed_saves_of_that_file(tmp_path):
+    path = tmp_path / "last.npz"
+    stale = tmp_path / ".last.npz.k1ll3d.tmp"  # left by a save killed with kill -9
+    stale.write_bytes(b"half a checkpoint")
+    other = tmp_path / ".best.npz.k1ll3d.tmp"  # another file's: not ours to judge
+    other.write_bytes(b"half")
+    save_checkpoint(path, {"epoch": 1})
+    assert sorted(os.listdir(tmp_path)) == [".best.npz.k1ll3d.tmp", "last.npz"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="flock is POSIX; without it a live writer's file cannot be told apart")
+def test_a_temporary_that_a_live_writer_holds_is_kept(tmp_path):
+    path = tmp_path / "last.npz"
+    busy = tmp_path / ".last.npz.busy.tmp"
+    with open(busy, "wb") as f:
+        import fcntl
+
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        save_checkpoint(path, {"epoch": 1})
+        assert busy.exists()
+    save_checkpoint(path, {"epoch": 2})
+    assert sorted(os.listdir(tmp_path)) == ["last.npz"]
+
+
+@pytest.mark.parametrize("command", [
+    ["evaluate", "lenet5", "--checkpoint", "{path}"],
+    ["train", "lenet5", "--resume", "{path}", "--out", "{out}"],
+])
+def test_cli_on_a_checkpoint_without_a_model_is_a_clean_error(tmp_path, capsys, command):
+    from minidl import cli
+
+    path = tmp_path / "bare.npz"
+    save_checkpoint(path, {"epoch": 1})
+    code = cli.main([arg.format(path=path, out=tmp_path / "run") for arg in command])
+    out, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in err
+    assert "bare.npz holds no" in err and "'model'" in err

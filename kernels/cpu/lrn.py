@@ -73,7 +73,7 @@ def _coupling(x, y, scale, gy, half, coefficient, out):
 def _flat(array):
     """(N, C, H, W) as a C-contiguous (N, C, H*W) view (a copy only if it must)."""
     n, c = array.shape[:2]
-    return np.ascontiguousarray(array).reshape(n, c, -1)
+    return np.ascontiguousarray(array).reshape(n, c, array.shape[2] * array.shape[3])  # not -1: N may be 0
 
 
 def lrn_forward(x, size, alpha, beta, k):

@@ -12,6 +12,10 @@ test, so ties go to the first maximum, and the argmax is the tap ``i*kw + j``
 relative to the window. A NaN wins over every number (the first NaN of a
 window is its maximum), as in the reference and PyTorch.
 
+Adaptive average pooling sums each window's cells in the reference's order
+and its backward adds the windows in the reference's order, so both equal the
+reference bit for bit.
+
 Average pooling divides by the window's cells inside the zero-padded input
 (PyTorch's ``count_include_pad=True``, with the ceil_mode overhang left out).
 It sums each window's taps in the reference's order and divides by the same
@@ -32,7 +36,7 @@ array([[5., 0.],
 import numpy as np
 from numba import njit, prange
 
-from minidl.kernels.reference.pool import avg_pool2d_divisor
+from minidl.kernels.reference.pool import adaptive_avg_pool2d_divisor, adaptive_windows, avg_pool2d_divisor
 
 
 @njit(cache=True, error_model="numpy")
@@ -148,6 +152,33 @@ def _avg_pool2d_backward(gy, kh, kw, sh, sw, ph, pw, first, stop, divisor, gx):
                         gx[p, top + i, ox * sw - pw + j] += share[ox]
 
 
+@njit(parallel=True, cache=True, nogil=True, error_model="numpy")
+def _adaptive_avg_pool2d_forward(x, tops, bottoms, lefts, rights, divisor, y):
+    planes = x.shape[0]
+    oh, ow = y.shape[1:]
+    for p in prange(planes):
+        for i in range(oh):
+            for j in range(ow):
+                y[p, i, j] = 0  # summed in y: a local would be float64 for float32 input
+                for row in range(tops[i], bottoms[i]):
+                    for col in range(lefts[j], rights[j]):
+                        y[p, i, j] += x[p, row, col]
+                y[p, i, j] /= divisor[i, j]
+
+
+@njit(parallel=True, cache=True, nogil=True, error_model="numpy")
+def _adaptive_avg_pool2d_backward(gy, tops, bottoms, lefts, rights, divisor, gx):
+    planes = gx.shape[0]
+    oh, ow = gy.shape[1:]
+    for p in prange(planes):
+        for i in range(oh):
+            for j in range(ow):
+                share = gy[p, i, j] / divisor[i, j]
+                for row in range(tops[i], bottoms[i]):
+                    for col in range(lefts[j], rights[j]):
+                        gx[p, row, col] += share
+
+
 def _planes(array):
     """(N, C, H, W) as a C-contiguous (N*C, H, W) view (a copy only if it must)."""
     n, c, h, w = array.shape
@@ -206,4 +237,23 @@ def avg_pool2d_backward(gy, x_shape, kernel_size, stride, padding):
     _avg_pool2d_backward(
         _planes(gy), *kernel_size, *stride, *padding, first, stop, divisor, _planes(gx)
     )
+    return gx
+
+
+def _adaptive_geometry(x_shape, output_size, dtype):
+    (tops, bottoms), (lefts, rights) = (adaptive_windows(s, o) for s, o in zip(x_shape[2:], output_size))
+    return tops, bottoms, lefts, rights, adaptive_avg_pool2d_divisor(x_shape, output_size).astype(dtype)
+
+
+def adaptive_avg_pool2d_forward(x, output_size):
+    """y[n, c, i, j]: the mean of window (i, j), its cells summed in the reference's order."""
+    y = np.empty(x.shape[:2] + tuple(output_size), dtype=x.dtype)
+    _adaptive_avg_pool2d_forward(_planes(x), *_adaptive_geometry(x.shape, output_size, x.dtype), _planes(y))
+    return y
+
+
+def adaptive_avg_pool2d_backward(gy, x_shape):
+    """Window by window, as the reference adds them: equal to it bit for bit."""
+    gx = np.zeros(x_shape, dtype=gy.dtype)
+    _adaptive_avg_pool2d_backward(_planes(gy), *_adaptive_geometry(x_shape, gy.shape[2:], gy.dtype), _planes(gx))
     return gx

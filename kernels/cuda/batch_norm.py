@@ -5,12 +5,16 @@ x is (N, C, L); mean and var are (C,) in x's dtype, var biased, eps added only
 where it is used. Statistics and gradient sums accumulate in double (Welford
 and Chan's merge for the variance), each channel split over S blocks whose
 partial results one thread per channel merges in a fixed order, so the result
-is deterministic.
+is deterministic. The fused ReLU (``relu``) and the channel slices
+(``out``, ``channels``) are CuPy array operations around those kernels: the
+forward clips y in place, the backward zeroes gy where the recomputed y is not
+positive (the reference's expression) before the plain backward.
 """
 
 import numpy as np
 
 from minidl.kernels.cuda import loader
+from minidl.kernels.reference.batch_norm import _into
 
 # Threads per block of the reductions and elementwise kernels: BN_THREADS in
 # batch_norm.cu, the size of the reductions' shared arrays.
@@ -67,8 +71,26 @@ def _check_shapes(op, x, **vectors):
             raise ValueError(f"{op} (CUDA): {name} must have shape ({x.shape[1]},), got {v.shape}")
 
 
-def batch_norm_forward_train(x, gamma, beta, eps):
+def batch_norm_forward_train(x, gamma, beta, eps, relu=False, out=None, channels=slice(None)):
     """(y, mean, var) for x of shape (N, C, L); mean and var have shape (C,)."""
+    y, mean, var = _forward_train(x[:, channels], gamma[channels], beta[channels], eps)
+    if relu:
+        loader.cupy().maximum(y, 0, out=y)
+    return _into(out, channels, (y, mean, var))
+
+
+def batch_norm_backward(gy, x, gamma, mean, var, eps, relu=False, beta=None, out=None, channels=slice(None)):
+    """(gx, ggamma, gbeta) of the training forward (``beta`` needed with ``relu`` only)."""
+    gy, x, gamma, mean, var = gy[:, channels], x[:, channels], gamma[channels], mean[channels], var[channels]
+    if relu:
+        cp = loader.cupy()
+        invstd = 1.0 / cp.sqrt(var + eps)
+        y = (x - mean[:, None]) * (invstd * gamma)[:, None] + beta[channels][:, None]
+        gy = cp.where(y > 0, gy, 0).astype(x.dtype, copy=False)
+    return _into(out, channels, _backward(gy, x, gamma, mean, var, eps))
+
+
+def _forward_train(x, gamma, beta, eps):
     op = "batch_norm_forward_train"
     cp = loader.cupy()
     dtype = loader.float_dtype(op, x)
@@ -97,8 +119,7 @@ def batch_norm_forward_train(x, gamma, beta, eps):
     return y, mean, var
 
 
-def batch_norm_backward(gy, x, gamma, mean, var, eps):
-    """(gx, ggamma, gbeta) of the training forward."""
+def _backward(gy, x, gamma, mean, var, eps):
     op = "batch_norm_backward"
     cp = loader.cupy()
     dtype = loader.float_dtype(op, x)

@@ -150,3 +150,63 @@ __global__ void avg_pool2d_backward(const T* __restrict__ gy, T* __restrict__ gx
         gx[index] = sum;
     }
 }
+
+// Adaptive average pooling: window o of `out` along an axis of `size` cells covers
+// floor(o*size/out) .. ceil((o+1)*size/out) - 1 (PyTorch's rule). 64-bit products:
+// o*size overflows an int for large planes.
+__device__ inline int adaptive_start(int o, int size, int out)
+{
+    return (int)(((long long)o * size) / out);
+}
+
+__device__ inline int adaptive_stop(int o, int size, int out)
+{
+    return (int)(((long long)(o + 1) * size + out - 1) / out);
+}
+
+template <typename T>
+__global__ void adaptive_avg_pool2d_forward(const T* __restrict__ x, T* __restrict__ y,
+                                            index_t planes, int height, int width, int out_h, int out_w)
+{
+    MINIDL_GRID_LOOP(index, planes * out_h * out_w) {
+        const int ox = (int)(index % out_w);
+        const int oy = (int)((index / out_w) % out_h);
+        const T* image = x + index / ((index_t)out_h * out_w) * height * width;
+        const int top = adaptive_start(oy, height, out_h), bottom = adaptive_stop(oy, height, out_h);
+        const int left = adaptive_start(ox, width, out_w), right = adaptive_stop(ox, width, out_w);
+        T sum = T(0);
+        for (int row = top; row < bottom; ++row) {
+            for (int col = left; col < right; ++col) {
+                sum += image[(index_t)row * width + col];
+            }
+        }
+        y[index] = sum / T((bottom - top) * (right - left));
+    }
+}
+
+// One thread per input pixel; the windows covering row p are
+// floor(p*out/size) .. ceil((p+1)*out/size) - 1, visited in row-major order as the
+// reference adds them.
+template <typename T>
+__global__ void adaptive_avg_pool2d_backward(const T* __restrict__ gy, T* __restrict__ gx,
+                                             index_t planes, int height, int width, int out_h, int out_w)
+{
+    MINIDL_GRID_LOOP(index, planes * height * width) {
+        const int px = (int)(index % width);
+        const int py = (int)((index / width) % height);
+        const index_t window_base = index / ((index_t)height * width) * out_h * out_w;
+        const int oy_first = (int)(((long long)py * out_h) / height);
+        const int oy_last = (int)(((long long)(py + 1) * out_h + height - 1) / height) - 1;
+        const int ox_first = (int)(((long long)px * out_w) / width);
+        const int ox_last = (int)(((long long)(px + 1) * out_w + width - 1) / width) - 1;
+        T sum = T(0);
+        for (int oy = oy_first; oy <= oy_last; ++oy) {
+            const int rows = adaptive_stop(oy, height, out_h) - adaptive_start(oy, height, out_h);
+            for (int ox = ox_first; ox <= ox_last; ++ox) {
+                const int cells = rows * (adaptive_stop(ox, width, out_w) - adaptive_start(ox, width, out_w));
+                sum += gy[window_base + (index_t)oy * out_w + ox] / T(cells);
+            }
+        }
+        gx[index] = sum;
+    }
+}

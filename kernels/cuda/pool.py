@@ -75,3 +75,31 @@ def avg_pool2d_backward(gy, x_shape, kernel_size, stride, padding):
     kernel = loader.function("pool.cu", "avg_pool2d_backward", dtype)
     loader.launch(kernel, gx.size, (gy, gx) + args)
     return gx
+
+
+def _adaptive_args(op, x_shape, output_size):
+    n, c, h, w = (int(s) for s in x_shape)
+    oh, ow = output_size
+    return (np.int64(n * c),) + loader.int32(op, height=h, width=w, out_h=oh, out_w=ow)
+
+
+def adaptive_avg_pool2d_forward(x, output_size):
+    cp = loader.cupy()
+    dtype = loader.float_dtype("adaptive_avg_pool2d_forward", x)
+    x = cp.ascontiguousarray(x)
+    y = cp.empty(x.shape[:2] + tuple(output_size), dtype=dtype)
+    args = _adaptive_args("adaptive_avg_pool2d_forward", x.shape, output_size)
+    kernel = loader.function("pool.cu", "adaptive_avg_pool2d_forward", dtype)
+    loader.launch(kernel, y.size, (x, y) + args)
+    return y
+
+
+def adaptive_avg_pool2d_backward(gy, x_shape):
+    cp = loader.cupy()
+    dtype = loader.float_dtype("adaptive_avg_pool2d_backward", gy)
+    gy = cp.ascontiguousarray(gy)
+    gx = cp.empty(tuple(int(s) for s in x_shape), dtype=dtype)
+    args = _adaptive_args("adaptive_avg_pool2d_backward", x_shape, gy.shape[2:])
+    kernel = loader.function("pool.cu", "adaptive_avg_pool2d_backward", dtype)
+    loader.launch(kernel, gx.size, (gy, gx) + args)
+    return gx

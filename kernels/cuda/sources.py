@@ -24,8 +24,10 @@ HEADER = "common.cuh"
 # File -> the __global__ templates it defines; each is instantiated per element type.
 KERNELS = {
     "conv.cu": ("im2col", "col2im"),
+    "deform_conv.cu": ("deform_im2col", "deform_col2im", "deform_col2im_coord"),
     "pool.cu": (
         "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
+        "adaptive_avg_pool2d_forward", "adaptive_avg_pool2d_backward",
     ),
     "batch_norm.cu": (
         "batch_norm_partial_stats", "batch_norm_finalize_stats", "batch_norm_normalize",

@@ -18,15 +18,19 @@ Conventions shared by every backend:
 """
 
 from minidl.kernels import INTERFACE
+from minidl.kernels.reference.activation import relu_backward
 from minidl.kernels.reference.batch_norm import batch_norm_backward, batch_norm_forward_train
 from minidl.kernels.reference.conv import col2im, im2col
 from minidl.kernels.reference.cross_entropy import (
     softmax_cross_entropy_backward,
     softmax_cross_entropy_forward,
 )
+from minidl.kernels.reference.deform_conv import deform_col2im, deform_col2im_coord, deform_im2col
 from minidl.kernels.reference.dropout import dropout_mask
 from minidl.kernels.reference.lrn import lrn_backward, lrn_forward
 from minidl.kernels.reference.pool import (
+    adaptive_avg_pool2d_backward,
+    adaptive_avg_pool2d_forward,
     avg_pool2d_backward,
     avg_pool2d_forward,
     max_pool2d_backward,

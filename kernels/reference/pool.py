@@ -11,6 +11,10 @@ Average pooling divides by the window's cells inside the zero-padded input
 (padding counted, the ceil_mode overhang beyond it not), as PyTorch does with
 ``count_include_pad=True``.
 
+Adaptive average pooling to (oh, ow) averages window (i, j) of rows
+floor(i*H/oh) .. ceil((i+1)*H/oh) - 1 and the same for columns (PyTorch's
+rule); windows overlap where the sizes do not divide.
+
 >>> import numpy as np
 >>> x = np.array([[[[1.0, 1.0], [0.0, 1.0]]]])
 >>> y, argmax = max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), (1, 1))
@@ -95,3 +99,44 @@ def avg_pool2d_backward(gy, x_shape, kernel_size, stride, padding):
     for _, _, rows, cols in _taps(kernel_size, stride, output_size):
         gx[:, :, rows, cols] += share
     return np.ascontiguousarray(gx[:, :, ph:ph + h, pw:pw + w])
+
+
+def adaptive_windows(size, out):
+    """(starts, stops) of the ``out`` windows over ``size`` cells (PyTorch's rule):
+    window i covers floor(i*size/out) .. ceil((i+1)*size/out) - 1."""
+    i = np.arange(out)
+    return (i * size) // out, -(-((i + 1) * size) // out)
+
+
+def adaptive_avg_pool2d_divisor(x_shape, output_size):
+    """(oh, ow) window sizes, in cells."""
+    (tops, bottoms), (lefts, rights) = (adaptive_windows(s, o) for s, o in zip(x_shape[2:], output_size))
+    return np.outer(bottoms - tops, rights - lefts)
+
+
+def adaptive_avg_pool2d_forward(x, output_size):
+    """y[n, c, i, j]: the mean of window (i, j), its cells summed in row-major order."""
+    n, c, h, w = x.shape
+    (tops, bottoms), (lefts, rights) = adaptive_windows(h, output_size[0]), adaptive_windows(w, output_size[1])
+    divisor = adaptive_avg_pool2d_divisor(x.shape, output_size).astype(x.dtype)
+    y = np.empty((n, c) + tuple(output_size), dtype=x.dtype)
+    for i, (top, bottom) in enumerate(zip(tops, bottoms)):
+        for j, (left, right) in enumerate(zip(lefts, rights)):
+            total = np.zeros((n, c), dtype=x.dtype)
+            for row in range(top, bottom):
+                for col in range(left, right):
+                    total += x[:, :, row, col]
+            y[:, :, i, j] = total / divisor[i, j]
+    return y
+
+
+def adaptive_avg_pool2d_backward(gy, x_shape):
+    """Each window's gradient / its cells, added to its cells window by window (row-major)."""
+    h, w = x_shape[2:]
+    (tops, bottoms), (lefts, rights) = adaptive_windows(h, gy.shape[2]), adaptive_windows(w, gy.shape[3])
+    share = gy / adaptive_avg_pool2d_divisor(x_shape, gy.shape[2:]).astype(gy.dtype)
+    gx = np.zeros(x_shape, dtype=gy.dtype)
+    for i, (top, bottom) in enumerate(zip(tops, bottoms)):
+        for j, (left, right) in enumerate(zip(lefts, rights)):
+            gx[:, :, top:bottom, left:right] += share[:, :, i, j, None, None]
+    return gx

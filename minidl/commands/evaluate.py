@@ -37,7 +37,9 @@ def evaluate(args):
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
-    state = load_checkpoint(args.checkpoint)
+    if args.limit_test is not None and args.limit_test < 1:
+        raise ValueError(f"--limit-test must be >= 1, got {args.limit_test}")
+    state = load_checkpoint(args.checkpoint, require=("model",))
     run_info = state.get("run") or {}
     dataset_name = args.dataset or run_info.get("dataset") or "fashion-mnist"
     dataset = spec(dataset_name)

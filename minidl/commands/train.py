@@ -113,8 +113,8 @@ def train(args):
     lead = distributed.get_rank() == 0  # the rank that prints and writes
     say = print if lead else _silent
     dataset = spec(args.dataset)
-    for name in ("epochs", "batch_size"):
-        if getattr(args, name) < 1:
+    for name in ("epochs", "batch_size", "limit_train", "limit_test"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     config = _config(args)
     md.manual_seed(args.seed)
@@ -125,7 +125,7 @@ def train(args):
     state = None
     if args.resume:
         path = last if args.resume is True else args.resume
-        state = load_checkpoint(path)
+        state = load_checkpoint(path, require=Trainer.STATE_KEYS)
         load_model_state(model, state, path, args.model)  # before any data is loaded: a mismatch costs nothing
         _check_resumable(state, config, path)
     elif os.path.exists(last) and not args.force:

@@ -63,6 +63,22 @@ def _rows_to_images(data, path):
     return np.ascontiguousarray(data.reshape(-1, 3, 32, 32))
 
 
+def _whole_numbers(values, path, label_key):
+    """``values`` as int64, refusing what is not a list of whole numbers (None, strings, 2.5)."""
+    try:
+        array = np.asarray(values)
+    except ValueError as error:  # ragged nested lists
+        raise ValueError(f"{path}: {label_key!r} must be a list of integers: {error}") from None
+    if array.dtype.kind == "f" and np.isfinite(array).all() and (array == np.round(array)).all():
+        return array.astype(np.int64)
+    if array.dtype.kind not in "iu" or array.ndim != 1:
+        got = f"{type(values).__name__} of {array.dtype}" if array.ndim else repr(values)
+        if array.dtype.kind == "f":
+            got = f"fractional values such as {array[array != np.round(array)][:1].tolist()}"
+        raise ValueError(f"{path}: {label_key!r} must be a list of integers, got {got}")
+    return array.astype(np.int64)
+
+
 def read_pickle_batch(path, label_key):
     """(images uint8 (N, 3, 32, 32), labels int64 (N,)) from a python-layout batch file.
 
@@ -80,7 +96,7 @@ def read_pickle_batch(path, label_key):
         if key not in batch:
             raise ValueError(f"{path} is not a CIFAR python batch: no {key!r} entry (it has {sorted(batch)})")
     images = _rows_to_images(batch["data"], path)
-    labels = np.asarray(batch[label_key], dtype=np.int64)
+    labels = _whole_numbers(batch[label_key], path, label_key)
     if labels.shape != (len(images),):
         raise ValueError(
             f"{path}: {len(images)} images but {labels.size} {label_key} - the labels do not match the images"

@@ -19,6 +19,7 @@ array([7, 2, 1], dtype=uint8)
 """
 
 import gzip
+import math
 import zlib
 
 import numpy as np
@@ -56,7 +57,7 @@ def read_idx(path):
         raise ValueError(f"{path} is truncated: its header needs {header} bytes, the file has {len(data)}")
     shape = tuple(int(d) for d in np.frombuffer(data, ">u4", count=ndim, offset=4))
     dtype = np.dtype(DTYPES[data[2]])
-    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = header + math.prod(shape) * dtype.itemsize  # Python ints: never overflow
     if len(data) != expected:
         problem = "truncated" if len(data) < expected else "longer than its header says"
         raise ValueError(

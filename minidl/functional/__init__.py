@@ -7,6 +7,7 @@ array([0., 2.], dtype=float32)
 """
 
 from minidl.functional.activation import (
+    add_relu,
     leaky_relu,
     log_softmax,
     relu,
@@ -17,8 +18,9 @@ from minidl.functional.activation import (
     tanh,
 )
 from minidl.functional.arithmetic import add, cast, div, exp, log, matmul, mul, neg, pow, sub, sum_to
-from minidl.functional.batch_norm import batch_norm
+from minidl.functional.batch_norm import batch_norm, batch_norm_relu
 from minidl.functional.conv import conv2d
+from minidl.functional.deform_conv import deform_conv2d
 from minidl.functional.dropout import dropout
 from minidl.functional.linear import linear
 from minidl.functional.lrn import local_response_norm
@@ -32,8 +34,8 @@ __all__ = [
     "add", "sub", "mul", "div", "neg", "pow", "exp", "log", "matmul", "cast", "sum_to",
     "sum", "mean", "max",
     "reshape", "transpose", "flatten", "getitem", "concat",
-    "relu", "relu6", "leaky_relu", "sigmoid", "tanh", "silu", "softmax", "log_softmax",
-    "linear", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
-    "batch_norm", "local_response_norm", "dropout", "cross_entropy",
+    "relu", "add_relu", "relu6", "leaky_relu", "sigmoid", "tanh", "silu", "softmax", "log_softmax",
+    "linear", "conv2d", "deform_conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
+    "batch_norm", "batch_norm_relu", "local_response_norm", "dropout", "cross_entropy",
     "sync_batch_norm",
 ]

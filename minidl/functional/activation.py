@@ -9,14 +9,18 @@ Kinks are decided and pinned by tests: relu'(0) = 0, relu6'(0) = relu6'(6) = 0.
 array([0., 0., 1.], dtype=float32)
 """
 
+import numbers
+
 from minidl import threads
 from minidl.autograd import Function
-from minidl.backend import device_of, get_array_module
+from minidl.backend import device_of, get_array_module, kernels_for
+from minidl.functional import arguments
 from minidl.tensor import as_tensor
 
 
 class ReLU(Function):
-    """y = max(x, 0); gx = gy * (y > 0), so relu'(0) = 0.
+    """y = max(x, 0); gx = gy where y > 0, else 0 (one kernel pass, ``relu_backward``), so
+    relu'(0) = 0.
 
     Large arrays are done in slices on the CPU threads.
     """
@@ -25,18 +29,53 @@ class ReLU(Function):
         xp = get_array_module(x)
         y = xp.empty(x.shape, dtype=x.dtype)
         flat_x, flat_y = x.reshape(-1), y.reshape(-1)  # flat_x: a copy if x is not contiguous
-        threads.map_flat(lambda part: xp.maximum(flat_x[part], 0, out=flat_y[part]), x.size, device_of(x))
+        threads.map_work(lambda part: xp.maximum(flat_x[part], 0, out=flat_y[part]), x.size, x.size,
+                         device=device_of(x))
         self.save_for_backward(y)
         return y
 
     def backward(self, gy):
         (y,) = self.saved_tensors
-        xp = get_array_module(gy)
-        gx = xp.empty(gy.shape, dtype=gy.dtype)
-        flat_gy, flat_y, flat_gx = gy.reshape(-1), y.reshape(-1), gx.reshape(-1)
-        threads.map_flat(lambda part: xp.multiply(flat_gy[part], flat_y[part] > 0, out=flat_gx[part]),
-                         gy.size, device_of(gy))
-        return gx
+        return _relu_backward(gy, y)
+
+
+def _relu_backward(gy, y):
+    """gy where y > 0, else 0 (``relu_backward``, in slices on the CPU threads)."""
+    xp = get_array_module(gy)
+    kernels = kernels_for(gy)
+    gx = xp.empty(gy.shape, dtype=gy.dtype)
+    flat_gy, flat_y, flat_gx = xp.ascontiguousarray(gy).reshape(-1), y.reshape(-1), gx.reshape(-1)
+    threads.map_work(lambda part: kernels.relu_backward(flat_gy[part], flat_y[part], out=flat_gx[part]),
+                     gy.size, gy.size, device=device_of(gy))
+    return gx
+
+
+class AddReLU(Function):
+    """ReLU of a sum, for a and b of one shape: a residual block's end.
+
+        y = max(a + b, 0)
+        ga = gb = gy * (y > 0)
+
+    The sum is never kept as an array of its own (only y, for the mask), and both
+    inputs get the one gradient. As in relu, the kink a + b = 0 gets gradient 0."""
+
+    def forward(self, a, b):
+        xp = get_array_module(a)
+        y = xp.empty(a.shape, dtype=a.dtype)
+        flat_a, flat_b, flat_y = a.reshape(-1), b.reshape(-1), y.reshape(-1)
+
+        def part_sum(part):
+            xp.add(flat_a[part], flat_b[part], out=flat_y[part])
+            xp.maximum(flat_y[part], 0, out=flat_y[part])
+
+        threads.map_work(part_sum, a.size, 2 * a.size, device=device_of(a))
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, gy):
+        (y,) = self.saved_tensors
+        g = _relu_backward(gy, y)
+        return g, g
 
 
 class ReLU6(Function):
@@ -169,12 +208,26 @@ def relu(x):
     return ReLU()(x)
 
 
+def add_relu(a, b):
+    """relu(a + b) as one op, for a and b of one shape and dtype (``AddReLU``).
+
+    >>> import minidl as md
+    >>> md.functional.add_relu(md.tensor([1.0, -2.0]), md.tensor([0.5, 1.0])).numpy()
+    array([1.5, 0. ], dtype=float32)
+    """
+    a, b = as_tensor(a), as_tensor(b, like=a)
+    if a.shape != b.shape:
+        raise ValueError(f"add_relu: a and b must have one shape, got {a.shape} and {b.shape}")
+    arguments.same_dtype("add_relu", a=a, b=b)
+    return AddReLU()(a, b)
+
+
 def relu6(x):
     return ReLU6()(x)
 
 
 def leaky_relu(x, negative_slope=0.01):
-    return LeakyReLU(negative_slope)(x)
+    return LeakyReLU(arguments.real(negative_slope, "leaky_relu", "negative_slope"))(x)
 
 
 def sigmoid(x):
@@ -191,6 +244,8 @@ def silu(x):
 
 def _axis(x, axis, op):
     x = as_tensor(x)
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"{op}: axis must be an int, got {axis!r} for shape {x.shape}")
     if not -x.ndim <= axis < x.ndim:
         raise ValueError(f"{op}: axis {axis} is out of range for shape {x.shape}")
     return x, axis % x.ndim

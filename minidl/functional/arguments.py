@@ -7,6 +7,10 @@ import numbers
 
 import numpy as np
 
+# The largest size, stride, padding or count an op takes: the kernels index with
+# 32-bit ints on the GPU, and Numba cannot type a Python int of 2**63 or more.
+MAX_INT = 2**31 - 1
+
 
 def _where(context):
     """' (for input (1, 3, 5, 5))': the shapes an argument was given with, when known."""
@@ -27,16 +31,21 @@ def pair(value, op, name, minimum, context=""):
     for v in values:
         if isinstance(v, bool) or not isinstance(v, numbers.Integral):
             raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}{_where(context)}")
-        if v < minimum:
-            raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}{_where(context)}")
+        _in_range(v, op, name, minimum, value, context)
     return tuple(int(v) for v in values)
+
+
+def _in_range(v, op, name, minimum, value, context):
+    if v < minimum:
+        raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}{_where(context)}")
+    if v > MAX_INT:
+        raise ValueError(f"{op}: {name} must be at most 2**31 - 1, got {value!r}{_where(context)}")
 
 
 def integer(value, op, name, minimum, context=""):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{op}: {name} must be an int, got {value!r}{_where(context)}")
-    if value < minimum:
-        raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}{_where(context)}")
+    _in_range(value, op, name, minimum, value, context)
     return int(value)
 
 
@@ -108,14 +117,15 @@ def axes(axis, ndim, op):
 
 def pool_output_size(size, kernel, stride, padding, ceil_mode, op, dim):
     """PyTorch's pooling output size: with ceil_mode, a last window must start inside
-    the input or its left padding."""
+    the input or its left padding. With ceil_mode a kernel larger than the padded
+    input still makes one window (ceil of a negative fraction is 0), as in PyTorch."""
     span = size + 2 * padding - kernel
-    if span < 0:
-        raise ValueError(
-            f"{op}: kernel_size {kernel} is larger than the padded input {dim} "
-            f"{size} + 2*{padding} = {size + 2 * padding}"
-        )
     out = (-(-span // stride) if ceil_mode else span // stride) + 1
     if ceil_mode and (out - 1) * stride >= size + padding:
         out -= 1
+    if out < 1:
+        raise ValueError(
+            f"{op}: kernel_size {kernel} is larger than the padded input {dim} "
+            f"{size} + 2*{padding} = {size + 2 * padding} (PyTorch allows this only with ceil_mode=True)"
+        )
     return out

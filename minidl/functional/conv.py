@@ -138,7 +138,7 @@ class Conv2d(Function):
     def backward(self, gy):
         x, w = self.saved_tensors
         need_x = self.needs_input_grad[0]
-        # C-contiguous whatever x's layout: the slices write into views of it
+        # C order, whatever x's layout: the slices' reshapes below must be views of gx
         gx = get_array_module(gy).empty(x.shape, dtype=x.dtype) if need_x else None
         backward_slice = {"pointwise": self._backward_pointwise, "im2col": self._backward_im2col}.get(
             self.algorithm, self._backward_winograd)
@@ -201,6 +201,7 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     arguments.ndim(x, 4, op, "input", "N, C, H, W")
     arguments.ndim(w, 4, op, "weight", "Cout, Cin/groups, kh, kw")
     arguments.same_dtype(op, input=x, weight=w, bias=b)
+    arguments.kernel_floating(x, op)
     shapes = f"input {x.shape}, weight {w.shape}"
     stride = arguments.pair(stride, op, "stride", 1, shapes)
     padding = arguments.pair(padding, op, "padding", 0, shapes)
@@ -218,7 +219,7 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
             f"{op}: input {x.shape} has {c} channels but weight {w.shape} with groups={groups} "
             f"expects {c_per_group * groups}"
         )
-    if min(w.shape) == 0 or min(x.shape) == 0:
+    if min(w.shape) == 0 or min(x.shape[1:]) == 0:
         raise ValueError(f"{op}: empty input {x.shape} or weight {w.shape}")
     for dim, size, k, p, d in (("height", h, kh, padding[0], dilation[0]),
                                ("width", width, kw, padding[1], dilation[1])):
@@ -230,5 +231,30 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
             )
     if b is not None and b.shape != (out_c,):
         raise ValueError(f"{op}: bias must have shape ({out_c},), got {b.shape}")
-    function = Conv2d(stride, padding, dilation, groups)
+    if n == 0:
+        out = (conv_output_size(h, kh, stride[0], padding[0], dilation[0]),
+               conv_output_size(width, kw, stride[1], padding[1], dilation[1]))
+        function = EmptyBatch((0, out_c) + out)
+    else:
+        function = Conv2d(stride, padding, dilation, groups)
     return function(x, w) if b is None else function(x, w, b)
+
+
+class EmptyBatch(Function):
+    """An op on a batch of no images, as PyTorch allows: an empty output of
+    ``shape``, an empty input gradient and zero gradients for the parameters.
+
+        y = empty(shape)                       (N = 0: there is nothing to compute)
+        gx = empty(x.shape),  gparam = zeros(param.shape)   (a sum over no images)
+    """
+
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x, *params):
+        self.input_shapes = [x.shape] + [p.shape for p in params]
+        return get_array_module(x).empty(self.shape, dtype=x.dtype)
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        return tuple(xp.zeros(shape, dtype=gy.dtype) for shape in self.input_shapes)

@@ -1,11 +1,11 @@
 """Fully connected layer: y = x @ weight.T + bias, weight of shape (out, in).
 
-x may have any number of leading axes; they are flattened into rows. On the
-CPU a large layer is cut into ``ROW_SLICES`` pieces whose GEMMs run side by
-side on the CPU threads (``minidl.threads``): y and the input gradient by rows
-of x, the weight gradient by rows of the weight (each piece a whole product
-over the batch, so nothing is summed afterwards: 4 partial weight gradients of
-fc1's size cost more memory traffic than the GEMMs they came from).
+x may have any number of leading axes; they are flattened into rows. The layer
+states its multiply-adds and ``minidl.threads`` decides how many pieces its
+GEMMs are cut into, run side by side on the CPU threads: y and the input
+gradient by rows of x, the weight gradient by rows of the weight (each piece a
+whole product over the batch, so nothing is summed afterwards: 4 partial weight
+gradients of fc1's size cost more memory traffic than the GEMMs they came from).
 
 >>> import numpy as np, minidl as md
 >>> x = md.tensor(np.ones((2, 3)))
@@ -20,17 +20,10 @@ from minidl.backend import device_of, get_array_module
 from minidl.functional import arguments
 from minidl.tensor import as_tensor
 
-# From this many multiply-adds on, the CPU cuts the rows into ROW_SLICES slices
-# (below it, handing rows to other threads costs more than it saves). The count
-# is a constant, not the thread count, so results never depend on the threads.
-PARALLEL_MACS = 2**22
-ROW_SLICES = 4
-
 
 def _row_slices(rows, weight):
-    if device_of(weight) != "cpu" or rows * weight.size < PARALLEL_MACS:
-        return [slice(0, rows)]
-    return threads.split(rows, ROW_SLICES)
+    """The slices of the rows that the products are cut into (one GEMM's multiply-adds)."""
+    return threads.cut(rows, rows * weight.size, "macs", device_of(weight))
 
 
 class Linear(Function):

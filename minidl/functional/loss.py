@@ -93,4 +93,5 @@ def cross_entropy(logits, labels, reduction="mean"):
             f"cross_entropy: labels must be in [0, {classes}) for logits {logits.shape}, "
             f"got values from {int(labels.min())} to {int(labels.max())}"
         )
-    return CrossEntropy(labels.astype(np.int64, copy=False), reduction)(logits)
+    # A copy: labels the caller changes before backward must not change the gradient.
+    return CrossEntropy(labels.astype(np.int64), reduction)(logits)

@@ -19,16 +19,14 @@ from minidl import threads
 from minidl.autograd import Function
 from minidl.backend import device_of, get_array_module, kernels_for
 from minidl.functional import arguments
-from minidl.functional.reduction import mean
-from minidl.functional.shape import concat
 from minidl.tensor import as_tensor
 
 
 def _map_batch(fn, x):
     """fn(part) for slices of x's batch, run side by side on minidl's threads when x is
-    large (``threads.map_flat``); each result's arrays joined along the batch. Each
+    large (``threads.map_work``); each result's arrays joined along the batch. Each
     plane is pooled on its own, so the result does not depend on the slicing."""
-    results = threads.map_flat(fn, x.size, device_of(x), length=x.shape[0])
+    results = threads.map_work(fn, x.shape[0], x.size, device=device_of(x))
     if len(results) == 1:
         return results[0]
     xp = get_array_module(x)
@@ -105,6 +103,30 @@ class GlobalAvgPool2d(Function):
         return xp.ascontiguousarray(xp.broadcast_to(gy / gy.dtype.type(h * w), self.x_shape))
 
 
+class AdaptiveAvgPool2d(Function):
+    """Average over windows that need not divide the input (one kernel call, not a loop of ops).
+
+    Output cell (i, j) averages rows r0 = floor(i*H/oh) .. r1 = ceil((i+1)*H/oh) - 1 and
+    columns c0 = floor(j*W/ow) .. c1 = ceil((j+1)*W/ow) - 1 (PyTorch's rule); windows may overlap:
+
+        y[n, c, i, j] = sum_{r0<=r<=r1, c0<=s<=c1} x[n, c, r, s] / ((r1 - r0 + 1) * (c1 - c0 + 1))
+        gx[n, c, r, s] += gy[n, c, i, j] / ((r1 - r0 + 1) * (c1 - c0 + 1))   for each window holding (r, s)
+    """
+
+    def __init__(self, output_size):
+        self.output_size = output_size
+
+    def forward(self, x):
+        self.x_shape = x.shape
+        kernels = kernels_for(x)
+        return _map_batch(lambda part: kernels.adaptive_avg_pool2d_forward(x[part], self.output_size), x)
+
+    def backward(self, gy):
+        kernels = kernels_for(gy)
+        return _map_batch(lambda part: kernels.adaptive_avg_pool2d_backward(
+            gy[part], gy[part].shape[:2] + self.x_shape[2:]), gy)
+
+
 def _window_args(op, x, kernel_size, stride, padding, ceil_mode):
     x = as_tensor(x)
     arguments.ndim(x, 4, op, "input", "N, C, H, W")
@@ -146,19 +168,11 @@ def adaptive_avg_pool2d(x, output_size):
     op = "adaptive_avg_pool2d"
     x = as_tensor(x)
     arguments.ndim(x, 4, op, "input", "N, C, H, W")
-    arguments.floating(x, op)
+    arguments.kernel_floating(x, op)
     oh, ow = arguments.pair(output_size, op, "output_size", 1, f"input {x.shape}")
     h, w = x.shape[2:]
     if (oh, ow) == (1, 1):
         return GlobalAvgPool2d()(x)
     if h % oh == 0 and w % ow == 0:
         return avg_pool2d(x, (h // oh, w // ow))
-    rows = []
-    for i in range(oh):
-        top, bottom = (i * h) // oh, -(-((i + 1) * h) // oh)
-        cells = [
-            mean(x[:, :, top:bottom, (j * w) // ow:-(-((j + 1) * w) // ow)], axis=(2, 3), keepdims=True)
-            for j in range(ow)
-        ]
-        rows.append(concat(cells, axis=3))
-    return concat(rows, axis=2)
+    return AdaptiveAvgPool2d((oh, ow))(x)

@@ -9,6 +9,7 @@
 array([[2., 2.]], dtype=float32)
 """
 
+import math
 import numbers
 
 import numpy as np
@@ -135,7 +136,7 @@ def flatten(x, start_dim=1):
     if not -max(x.ndim, 1) <= start_dim < max(x.ndim, 1):
         raise ValueError(f"flatten: start_dim {start_dim} is out of range for shape {x.shape}")
     start = start_dim % max(x.ndim, 1)
-    return reshape(x, x.shape[:start] + (-1,))
+    return reshape(x, x.shape[:start] + (math.prod(x.shape[start:]),))  # not -1: N may be 0
 
 
 def getitem(x, index):

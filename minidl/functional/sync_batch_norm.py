@@ -31,7 +31,15 @@ from minidl.functional.batch_norm import BatchNormTrain, _as_ncl
 
 
 class SyncBatchNormTrain(BatchNormTrain):
-    """BatchNormTrain's arguments and running-statistics update; global sums in forward and backward."""
+    """BatchNormTrain over the batch of every rank together: its formulas with m, sum(x),
+    sum(x**2), sum(gy) and sum(gy * xhat) all-reduced across the ranks:
+
+        mean = sum_ranks(sum(x)) / m,  var = sum_ranks(sum(x**2)) / m - mean**2
+        y = gamma * (x - mean) / sqrt(var + eps) + beta
+        gbeta = sum_ranks(sum(gy)),  ggamma = sum_ranks(sum(gy * xhat))
+        gx = gamma / (m * sqrt(var + eps)) * (m * gy - gbeta - xhat * ggamma)
+
+    Arguments and the running-statistics update are BatchNormTrain's."""
 
     def forward(self, x, gamma, beta):
         xp = get_array_module(x)

@@ -3,7 +3,7 @@
 import numpy as np
 
 from minidl.functional import arguments
-from minidl.functional.batch_norm import batch_norm
+from minidl.functional.batch_norm import batch_norm, batch_norm_relu
 from minidl.nn.module import Module, Parameter
 from minidl.tensor import Tensor
 
@@ -30,11 +30,15 @@ class _BatchNorm(Module):
         else:
             self.running_mean = self.running_var = None
 
-    def forward(self, x):
+    def forward(self, x, relu=False):
+        """The batch norm of x; with ``relu=True``, relu of it as one fused op
+        (``F.batch_norm_relu``): a block's ``self.bn1(out, relu=True)`` for
+        ``F.relu(self.bn1(out))``. Forward hooks then see the ReLU's output."""
         arguments.ndim(x, self.expected_ndim, type(self).__name__, "input")
         use_batch_stats = self.training or not self.track_running_stats
-        return batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                          training=use_batch_stats, momentum=self.momentum, eps=self.eps)
+        op = batch_norm_relu if relu else batch_norm
+        return op(x, self.running_mean, self.running_var, self.weight, self.bias,
+                  training=use_batch_stats, momentum=self.momentum, eps=self.eps)
 
     def extra_repr(self):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"

@@ -19,6 +19,7 @@ state dict but never trained.
 
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -89,6 +90,12 @@ class Module:
             self._parameters[name] = None
 
     def add_module(self, name, module):
+        """Register ``module`` (a Module instance, or None) as a child named ``name``."""
+        if module is not None and not isinstance(module, Module):
+            hint = f" (the class itself: write {module.__name__}())" if isinstance(module, type) else ""
+            raise TypeError(
+                f"{type(self).__name__}: child {name!r} must be a Module, got {module!r}{hint}"
+            )
         self.__setattr__(name, module)
 
     # ---- hooks (PyTorch's names and semantics; each returns a handle with .remove()) ----
@@ -256,6 +263,19 @@ class Module:
         shape-mismatched key raises a ValueError listing all of them, and
         nothing is changed. Returns (missing, unexpected).
         """
+        owner = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(
+                f"{owner}: state_dict must be a mapping of names to arrays, got {type(state_dict).__name__}"
+            )
+        for key, value in state_dict.items():
+            value = value.data if isinstance(value, Tensor) else value
+            kind = getattr(getattr(value, "dtype", None), "kind", None)
+            if kind is None:
+                value = np.asarray(value)
+                kind = value.dtype.kind
+            if kind not in "biuf":
+                raise TypeError(f"{owner}: {key!r} must be a numeric array, got dtype {value.dtype}")
         own = OrderedDict(list(self.named_parameters()) + list(self.named_buffers()))
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]

@@ -15,7 +15,7 @@ step moves each parameter by about lr * sign(g).
 import math
 
 from minidl.backend import get_array_module
-from minidl.optim.optimizer import Optimizer
+from minidl.optim.optimizer import Optimizer, check_number
 
 
 class Adam(Optimizer):
@@ -33,10 +33,12 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         name = type(self).__name__
-        if lr < 0 or eps < 0 or weight_decay < 0:
-            raise ValueError(f"{name}: lr, eps and weight_decay must be >= 0, got {lr}, {eps}, {weight_decay}")
-        betas = tuple(betas)
-        if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+        for argument, value in (("lr", lr), ("eps", eps), ("weight_decay", weight_decay)):
+            check_number(name, argument, value)
+        if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
+            raise TypeError(f"{name}: betas must be a pair of numbers (beta1, beta2), got {betas!r}")
+        betas = tuple(check_number(name, "betas", b) for b in betas)
+        if not all(0 <= b < 1 for b in betas):
             raise ValueError(f"{name}: betas must be two numbers in [0, 1), got {betas}")
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
 

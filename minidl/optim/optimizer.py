@@ -2,15 +2,27 @@
 
 As in PyTorch, ``params`` is an iterable of Parameters or of dicts
 ``{"params": [...], "lr": ...}`` (parameter groups with their own settings).
+A parameter given twice, in one group or in two, is refused with a
+ValueError: it would be stepped twice per ``step()``.
 State is kept per parameter in group order (never keyed by hash), so
 ``state_dict()`` names parameters by their position and a checkpoint restores
 onto a freshly built model.
 """
 
 import copy
+import numbers
 
 from minidl import backend
 from minidl.tensor import Tensor
+
+
+def check_number(owner, name, value, minimum=0):
+    """A hyperparameter: a real number (not a bool or a string) >= minimum, as a float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{owner}: {name} must be a number, got {value!r}")
+    if not value >= minimum:  # NaN fails too
+        raise ValueError(f"{owner}: {name} must be >= {minimum}, got {value!r}")
+    return value
 
 
 class Optimizer:
@@ -37,6 +49,13 @@ class Optimizer:
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if any(id(p) in seen for p in group["params"]):
             raise ValueError(f"{type(self).__name__}: a parameter appears in more than one group")
+        first = {}
+        for position, p in enumerate(group["params"]):
+            if first.setdefault(id(p), position) != position:
+                raise ValueError(
+                    f"{type(self).__name__}: the parameter of shape {p.shape} at position {position} "
+                    f"of its group is the one at position {first[id(p)]} (each step would update it twice)"
+                )
         for key, value in self.defaults.items():
             group.setdefault(key, value)
         self.param_groups.append(group)

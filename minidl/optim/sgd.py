@@ -9,7 +9,7 @@ PyTorch's formulation, step by step for each parameter p with gradient g:
     p = p - lr * g
 """
 
-from minidl.optim.optimizer import Optimizer
+from minidl.optim.optimizer import Optimizer, check_number
 
 
 class SGD(Optimizer):
@@ -24,9 +24,9 @@ class SGD(Optimizer):
     """
 
     def __init__(self, params, lr, momentum=0.0, weight_decay=0.0, nesterov=False, dampening=0.0):
-        for name, value in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay)):
-            if value < 0:
-                raise ValueError(f"SGD: {name} must be >= 0, got {value}")
+        for name, value in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay),
+                            ("dampening", dampening)):
+            check_number("SGD", name, value)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("SGD: nesterov needs momentum > 0 and dampening = 0")
         super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay,

@@ -197,16 +197,18 @@ def pool_output_side(size, kernel, stride, padding, ceil_mode):
     An oracle independent of the op's arithmetic (``arguments.pool_output_size``):
     window j starts at j * stride in the padded input. Without ceil_mode a window
     is placed when it lies inside the padded input. With ceil_mode it is placed
-    while the window before it left part of the padded input uncovered, and only
-    if it starts inside the input or its left padding.
+    while it overhangs the padded input by less than a stride (for a later window:
+    the window before it left part of the padded input uncovered), and only if it
+    starts inside the input or its left padding. So a kernel larger than the padded
+    input makes one window if it overhangs by less than the stride, else none.
     """
     padded = size + 2 * padding
     count = 0
     while True:
         start = count * stride
         if ceil_mode:
-            previous_covers_all = count > 0 and start - stride + kernel >= padded
-            if previous_covers_all or start >= padding + size:
+            overhangs_a_stride = start + kernel - padded >= stride
+            if overhangs_a_stride or start >= padding + size:
                 return count
         elif start + kernel > padded:
             return count
@@ -216,18 +218,143 @@ def pool_output_side(size, kernel, stride, padding, ceil_mode):
 @st.composite
 def pool2d_cases(draw, max_batch=2, max_channels=3, max_kernel=4, max_stride=4, max_extra=5):
     """Pooling configurations: N=1, C=1, non-square windows, stride > kernel,
-    padding up to kernel // 2, ceil_mode on and off."""
+    padding up to kernel // 2, ceil_mode on and off; with ceil_mode, kernels
+    larger than the padded input too (PyTorch makes one window of them)."""
     n = draw(st.integers(1, max_batch))
     c = draw(st.integers(1, max_channels))
     kernel = tuple(draw(st.integers(1, max_kernel)) for _ in range(2))
     stride = tuple(draw(st.integers(1, max_stride)) for _ in range(2))
     padding = tuple(draw(st.integers(0, k // 2)) for k in kernel)
-    size = tuple(
-        max(1, k - 2 * p) + draw(st.integers(0, max_extra)) for k, p in zip(kernel, padding)
-    )
     ceil_mode = draw(st.booleans())
+    # ceil_mode keeps one window while the padded input is more than k - s.
+    smallest = [max(1, k - 2 * p - (s - 1 if ceil_mode else 0)) for k, s, p in zip(kernel, stride, padding)]
+    size = tuple(low + draw(st.integers(0, max_extra)) for low in smallest)
     out = tuple(pool_output_side(*args, ceil_mode) for args in zip(size, kernel, stride, padding))
     return PoolCase(
         x_shape=(n, c) + size, kernel_size=kernel, stride=stride, padding=padding,
         ceil_mode=ceil_mode, out_shape=(n, c) + out,
     )
+
+
+@dataclass(frozen=True)
+class DeformConvCase:
+    """A valid deform_conv2d configuration: a conv2d case and its offset groups."""
+
+    conv: ConvCase
+    offset_groups: int
+
+    @property
+    def offset_shape(self):
+        n, _, oh, ow = self.conv.out_shape
+        kh, kw = self.conv.w_shape[2:]
+        return (n, 2 * self.offset_groups * kh * kw, oh, ow)
+
+    @property
+    def mask_shape(self):
+        n, _, oh, ow = self.conv.out_shape
+        kh, kw = self.conv.w_shape[2:]
+        return (n, self.offset_groups * kh * kw, oh, ow)
+
+
+@st.composite
+def deform_conv2d_cases(draw, **conv_kwargs):
+    """``conv2d_cases`` with offset groups drawn among the divisors of the input channels."""
+    conv = draw(conv2d_cases(**conv_kwargs))
+    channels = conv.x_shape[1]
+    return DeformConvCase(conv, draw(st.sampled_from([d for d in range(1, channels + 1) if channels % d == 0])))
+
+
+def off_grid_offsets(generator, shape, reach=3, margin=0.05, dtype=np.float64):
+    """Offsets for deformable sampling, off the kinks of bilinear interpolation.
+
+    A sampling coordinate is an integer grid position plus its offset, and
+    bilinear interpolation has kinks where a coordinate is an integer; so each
+    offset is an integer shift in [-reach, reach] (past a small image's border
+    when reach is large) plus a fraction at least ``margin`` from 0 and 1.
+    """
+    shift = generator.integers(-reach, reach + 1, shape)
+    return _array(shift + generator.uniform(margin, 1 - margin, shape), dtype)
+
+
+# Memory layouts. Each kind is a pair: ``encode`` rearranges the values into the
+# buffer that is allocated, ``decode`` is the view of that buffer that shows the
+# values again. Encoding innermost-last and decoding outermost-last composes
+# kinds: a transposed view of a step-sliced, flipped buffer shows the values it started from.
+LAYOUTS = ("contiguous", "transposed", "fortran", "negative_strides", "step_sliced", "read_only", "broadcast")
+
+
+def _read_only(view):
+    view = view.view()
+    view.flags.writeable = False
+    return view
+
+
+def _layout(draw, kind, shape):
+    """(encode, decode) for one layout kind of an array of ``shape``."""
+    ndim = len(shape)
+    identity = (lambda a: a, lambda b: b)
+    if kind == "contiguous":
+        return identity
+    if kind == "read_only":
+        return lambda a: a, _read_only
+    if kind == "fortran":
+        order = tuple(reversed(range(ndim)))
+        return lambda a: a.transpose(order), lambda b: b.transpose(order)
+    if kind == "transposed":
+        order = tuple(draw(st.permutations(range(ndim))))
+        inverse = tuple(int(i) for i in np.argsort(order))
+        return lambda a: a.transpose(order), lambda b: b.transpose(inverse)
+    if ndim == 0:  # the kinds below need an axis
+        return identity
+    axis = draw(st.integers(0, ndim - 1))
+    if kind == "negative_strides":
+        return lambda a: np.flip(a, axis), lambda b: np.flip(b, axis)
+    if kind == "step_sliced":
+        step = draw(st.integers(2, 3))
+        picked = (slice(None),) * axis + (slice(None, None, step),)
+
+        def encode(a):
+            # The cells between the picked ones hold NaN (or an int's minimum):
+            # a kernel that reads them shows in its result.
+            spread = a.shape[:axis] + (a.shape[axis] * step,) + a.shape[axis + 1:]
+            fill = np.nan if a.dtype.kind == "f" else np.iinfo(a.dtype).min
+            buffer = np.full(spread, fill, dtype=a.dtype)
+            buffer[picked] = a
+            return buffer
+        return encode, lambda b: b[picked]
+    if kind == "broadcast":
+        size = shape[axis]
+        return (lambda a: a[(slice(None),) * axis + (slice(0, 1),)],
+                lambda b: np.broadcast_to(b, b.shape[:axis] + (size,) + b.shape[axis + 1:]))
+    raise ValueError(f"layouts: unknown layout kind {kind!r}, expected one of {LAYOUTS}")
+
+
+@st.composite
+def layouts(draw, array, kinds=LAYOUTS, max_kinds=2):
+    """``array``'s values (NumPy) in another memory layout: transposed, Fortran order,
+    negative strides (``x[:, ::-1]``), sliced with a step (NaN in the cells skipped),
+    read-only, broadcast (zero strides), or up to ``max_kinds`` of these composed.
+
+    ``broadcast`` changes the values: it repeats the first slice of one axis
+    along it. Compare an op on the drawn array with the op on
+    ``np.array(drawn, order="C")``, not on ``array``.
+
+    >>> from hypothesis import given, settings
+    >>> import numpy as np, minidl as md
+    >>> @settings(max_examples=5, deadline=None)
+    ... @given(x=layouts(np.arange(6.0).reshape(2, 3)))
+    ... def test_exp(x):
+    ...     got = md.functional.exp(md.tensor(x)).numpy()
+    ...     assert (got == md.functional.exp(md.tensor(np.array(x, order="C"))).numpy()).all()
+    >>> test_exp()
+    """
+    array = np.asarray(array)
+    chosen = draw(st.lists(st.sampled_from(kinds), min_size=1, max_size=max_kinds))
+    pairs, values = [], array
+    for kind in chosen:
+        pairs.append(_layout(draw, kind, values.shape))
+        values = pairs[-1][0](values)
+    view = np.array(values, order="C")
+    for _, decode in reversed(pairs):
+        view = decode(view)
+    return view

@@ -12,6 +12,13 @@ tuples as lists.
 Saving goes through ``write_atomically``: a crash or Ctrl-C while a checkpoint
 is written leaves the previous one whole.
 
+Corruption is always detected. The archive's comment holds a SHA-256 of every
+byte before it, checked before anything is parsed; each member is read whole,
+so the zip's CRC-32 is checked too (numpy alone stops reading a member at the
+end of its array, before the CRC: a flipped byte in an npy header once loaded
+shifted data silently). Whatever is wrong with a file, corrupt, truncated or
+crafted, ``load_checkpoint`` raises one ``CheckpointError`` that names it.
+
 >>> import os, tempfile, numpy as np
 >>> path = os.path.join(tempfile.mkdtemp(), "last.npz")
 >>> save_checkpoint(path, {"epoch": 3, "model": {"w": np.arange(3.0)}})
@@ -19,6 +26,8 @@ is written leaves the previous one whole.
 {'epoch': 3, 'model': {'w': array([0., 1., 2.])}}
 """
 
+import hashlib
+import io
 import json
 import zipfile
 
@@ -28,8 +37,12 @@ from minidl import backend
 from minidl.atomic import write_atomically
 
 FORMAT = "minidl-checkpoint"
-VERSION = 1
+VERSION = 2
+# Version 1 files (no checksum) still load, with each member's CRC-32 checked.
+READABLE_VERSIONS = (1, 2)
 _ARRAY = "__array__"
+_CHECKSUM = b"minidl-sha256:"
+_DIGEST_LENGTH = 64
 
 
 class CheckpointError(ValueError):
@@ -52,14 +65,18 @@ def _pack(value, arrays):
     raise TypeError(f"save_checkpoint: cannot store a {type(value).__name__} ({value!r:.80})")
 
 
-def _unpack(value, archive):
-    if isinstance(value, dict):
-        if set(value) == {_ARRAY}:
-            return archive[value[_ARRAY]]
-        return {k: _unpack(v, archive) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_unpack(v, archive) for v in value]
-    return value
+def _archive(arrays):
+    """The .npz bytes of ``arrays``, ending in a comment that holds the SHA-256 of all before it."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for name, array in arrays.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+        archive.comment = _CHECKSUM + b"0" * _DIGEST_LENGTH
+    data = buffer.getbuffer()
+    digest = hashlib.sha256(data[:-_DIGEST_LENGTH]).hexdigest().encode("ascii")
+    data[-_DIGEST_LENGTH:] = digest
+    return data
 
 
 def save_checkpoint(path, state):
@@ -67,33 +84,107 @@ def save_checkpoint(path, state):
     arrays = {}
     header = {"format": FORMAT, "version": VERSION, "state": _pack(state, arrays)}
     arrays["header"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
-    write_atomically(path, lambda f: np.savez(f, **arrays))
+    write_atomically(path, lambda f: f.write(_archive(arrays)))
 
 
-def load_checkpoint(path):
-    """The state dict saved at ``path``; a missing, truncated or foreign file raises CheckpointError."""
+def _checksum(data):
+    """(stored, computed) SHA-256 of a version 2 file, or None for a file without one."""
+    if data[-_DIGEST_LENGTH - len(_CHECKSUM):-_DIGEST_LENGTH] != _CHECKSUM:
+        return None
+    return bytes(data[-_DIGEST_LENGTH:]), hashlib.sha256(data[:-_DIGEST_LENGTH]).hexdigest().encode("ascii")
+
+
+def _array(archive, name):
+    """The array in member ``name``.npy, read whole (so its CRC-32 is checked), pickles refused."""
+    raw = archive.read(f"{name}.npy")
+    stream = io.BytesIO(raw)
+    major, _ = np.lib.format.read_magic(stream)
+    read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+    shape, fortran, dtype = read_header(stream)
+    if dtype.hasobject:
+        raise ValueError(f"member {name} holds Python objects ({dtype}); a checkpoint holds numbers only")
+    count = int(np.prod(shape, dtype=object))
+    if count * dtype.itemsize != len(raw) - stream.tell():
+        raise ValueError(
+            f"member {name} declares {shape} {dtype} ({count * dtype.itemsize} bytes) "
+            f"but holds {len(raw) - stream.tell()} bytes"
+        )
+    array = np.frombuffer(raw, dtype, count, offset=stream.tell())
+    return array.reshape(shape, order="F" if fortran else "C").copy()
+
+
+def _header(archive):
+    header = json.loads(_array(archive, "header").tobytes().decode("utf-8"))
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        found = header.get("format") if isinstance(header, dict) else type(header).__name__
+        raise CheckpointError(f"is not a minidl checkpoint (format {found!r})")
+    if header.get("version") not in READABLE_VERSIONS:
+        raise CheckpointError(
+            f"is a version {header.get('version')!r} checkpoint; this minidl reads versions {READABLE_VERSIONS}"
+        )
+    if not isinstance(header.get("state"), dict):
+        raise CheckpointError("has a header without a state (a dict)")
+    return header
+
+
+def _unpack(value, archive):
+    if isinstance(value, dict):
+        if set(value) == {_ARRAY}:
+            name = value[_ARRAY]
+            if not isinstance(name, str) or f"{name}.npy" not in archive.namelist():
+                raise CheckpointError(f"has no member {name!r}, which its header names")
+            return _array(archive, name)
+        return {k: _unpack(v, archive) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unpack(v, archive) for v in value]
+    return value
+
+
+def _read(data):
+    sums = _checksum(data)
+    if sums is not None and sums[0] != sums[1]:
+        raise CheckpointError("is corrupt: its SHA-256 checksum does not match its content")
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        if "header.npy" not in archive.namelist():
+            raise CheckpointError("is not a minidl checkpoint (no header)")
+        header = _header(archive)
+        if header["version"] >= 2 and sums is None:
+            raise CheckpointError("is corrupt: its SHA-256 checksum is missing")
+        return _unpack(header["state"], archive)
+
+
+def load_checkpoint(path, require=()):
+    """The state dict saved at ``path``.
+
+    A missing, truncated, corrupt or crafted file, or one whose state lacks a
+    key of ``require``, raises CheckpointError naming the file and the fault.
+    """
     try:
-        archive = np.load(path, allow_pickle=False)
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise CheckpointError(f"{path} is not a minidl checkpoint (a bare .npy array)")
-        with archive:
-            if "header" not in archive.files:
-                raise CheckpointError(f"{path} is not a minidl checkpoint (no header)")
-            header = json.loads(archive["header"].tobytes().decode("utf-8"))
-            if header.get("format") != FORMAT:
-                raise CheckpointError(f"{path} is not a minidl checkpoint (format {header.get('format')!r})")
-            if header.get("version") != VERSION:
-                raise CheckpointError(
-                    f"{path} is a version {header.get('version')} checkpoint; this minidl reads version {VERSION}"
-                )
-            members = {name: archive[name] for name in archive.files if name != "header"}
+        with open(path, "rb") as f:
+            data = memoryview(f.read())
     except FileNotFoundError as error:
         raise CheckpointError(f"no checkpoint at {path}") from error
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, UnicodeDecodeError) as error:
-        if isinstance(error, CheckpointError):
-            raise
-        raise CheckpointError(f"{path} is not a readable minidl checkpoint (truncated or corrupt): {error}") from error
-    return _unpack(header["state"], members)
+    except OSError as error:
+        raise CheckpointError(f"cannot read the checkpoint {path}: {error}") from error
+    try:
+        state = _read(data)
+    except CheckpointError as error:
+        raise CheckpointError(f"{path} {error}") from None
+    # zipfile, numpy's npy parser and json raise a dozen kinds of errors on damaged
+    # or crafted bytes (BadZipFile, TokenError, SyntaxError, NotImplementedError for
+    # an unknown compression, RuntimeError for encryption, KeyError, ...): all mean
+    # the same thing to the caller.
+    except Exception as error:
+        raise CheckpointError(
+            f"{path} is not a readable minidl checkpoint (truncated or corrupt): "
+            f"{type(error).__name__}: {error}"
+        ) from None
+    missing = [key for key in require if key not in state]
+    if missing:
+        raise CheckpointError(
+            f"{path} holds no {', '.join(map(repr, missing))} (it holds {', '.join(map(repr, state)) or 'nothing'})"
+        )
+    return state
 
 
 def load_model_state(model, state, path, name=None):

@@ -232,6 +232,10 @@ class Trainer:
     def checkpoint_path(self, which):
         return os.path.join(self.out_dir, f"{which}.npz")
 
+    # What state_dict holds and load_state_dict needs: a checkpoint lacking one cannot be resumed.
+    STATE_KEYS = ("run", "epoch", "step", "sums", "history", "best_acc", "model", "optimizer",
+                  "scheduler", "rng", "loader")
+
     def state_dict(self):
         return {
             "run": self.run,
@@ -267,7 +271,7 @@ class Trainer:
 
     def resume(self, path):
         """Continue from the checkpoint at ``path``."""
-        state = load_checkpoint(path)
+        state = load_checkpoint(path, require=self.STATE_KEYS)
         load_model_state(self.model, state, path, self.run.get("model"))
         self.load_progress(state)
         return state
