@@ -7,7 +7,9 @@ Forward is im2col and one GEMM per group (``W (Cout/g, C/g*kh*kw) @ cols``);
 backward is the two GEMMs ``gy @ cols.T`` and ``W.T @ gy`` and a col2im
 (skipped when the input needs no gradient, as for a network's first layer).
 A 1x1, stride-1, unpadded convolution skips im2col and multiplies the input
-directly.
+directly, and 3x3 and 5x5 stride-1 layers with enough channels run Winograd's
+F(m x m, r x r) on the CPU: ``conv_algorithms.choose_algorithm`` is the rule
+that picks, and ``conv_algorithms.Winograd`` the algorithm.
 
 The batch is processed in slices of images whose columns take at most
 ``COLUMN_BYTES``. On the CPU that is 2 MiB, so that a slice's columns are still
@@ -29,7 +31,7 @@ slices' shares, added in slice order whichever thread made them.
 from minidl import threads
 from minidl.autograd import Function
 from minidl.backend import device_of, get_array_module, kernels_for
-from minidl.functional import arguments
+from minidl.functional import arguments, conv_algorithms
 from minidl.kernels.reference.conv import conv_output_size
 from minidl.tensor import as_tensor
 
@@ -62,15 +64,13 @@ class Conv2d(Function):
         gxp[n, c, oy*sh + i*dh, ox*sw + j*dw] += sum_{o in group(c)} w[o, c, i, j] * gy[n, o, oy, ox]
         gb[o] = sum_{n, oy, ox} gy[n, o, oy, ox]
 
-    gx is gxp without its padding (col2im of ``W^T @ gy``; gw is ``gy @ cols^T``).
+    gx is gxp without its padding (col2im of ``W^T @ gy``; gw is ``gy @ cols^T``). Where
+    ``conv_algorithms.choose_algorithm`` picks Winograd the same sums are made in
+    the transform domain (y = A^T [U (.) V] A; see ``conv_algorithms``).
     """
 
     def __init__(self, stride, padding, dilation, groups):
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
-
-    def _pointwise(self):
-        return (self.kernel_size == (1, 1) and self.stride == (1, 1) and self.padding == (0, 0)
-                and self.groups == 1)
 
     def _columns(self, x):
         """The im2col columns of x, one block of rows per group."""
@@ -78,10 +78,14 @@ class Conv2d(Function):
         return group_rows(cols, self.groups)
 
     def _map_slices(self, fn, x):
-        """[fn(part)] for slices of the batch whose columns fit COLUMN_BYTES, on the CPU threads."""
+        """[fn(part)] for slices of the batch whose columns (or Winograd points) fit
+        COLUMN_BYTES, on the CPU threads."""
         n, c = x.shape[:2]
         device = device_of(x)
-        bytes_per_image = c * self.kernel_size[0] * self.kernel_size[1] * self.out_h * self.out_w * x.itemsize
+        if self.winograd is not None:
+            bytes_per_image = self.winograd.bytes_per_image(x.itemsize)
+        else:
+            bytes_per_image = c * self.kernel_size[0] * self.kernel_size[1] * self.out_h * self.out_w * x.itemsize
         at_least = MIN_SLICES if device == "cpu" else 1
         parts = batch_slices(n, bytes_per_image, COLUMN_BYTES[device], at_least)
         return threads.map_slices(fn, parts, device)
@@ -94,7 +98,17 @@ class Conv2d(Function):
         self.out_w = conv_output_size(width, kw, self.stride[1], self.padding[1], self.dilation[1])
         self.save_for_backward(x, w)
         y = get_array_module(x).empty((n, out_c, self.out_h, self.out_w), dtype=x.dtype)
-        forward_slice = self._forward_pointwise if self._pointwise() else self._forward_im2col
+        self.algorithm = conv_algorithms.choose_algorithm(x.shape, w.shape, self.stride, self.padding,
+                                                          self.dilation, self.groups, device_of(x))
+        self.winograd = None
+        if self.algorithm.startswith("winograd"):
+            tile = int(self.algorithm.split("_")[1][0])
+            self.winograd = conv_algorithms.Winograd(w, self.padding, tile, (self.out_h, self.out_w))
+            forward_slice = self._forward_winograd
+        elif self.algorithm == "pointwise":
+            forward_slice = self._forward_pointwise
+        else:
+            forward_slice = self._forward_im2col
         self._map_slices(lambda part: forward_slice(x, w, b, y, part), x)
         return y
 
@@ -118,14 +132,20 @@ class Conv2d(Function):
         if b is not None:
             y_part += b[:, None]
 
+    def _forward_winograd(self, x, w, b, y, part):
+        self.winograd.forward(x[part], b, y[part])
+
     def backward(self, gy):
         x, w = self.saved_tensors
         need_x = self.needs_input_grad[0]
         # C order, whatever x's layout: the slices' reshapes below must be views of gx
         gx = get_array_module(gy).empty(x.shape, dtype=x.dtype) if need_x else None
-        backward_slice = self._backward_pointwise if self._pointwise() else self._backward_im2col
+        backward_slice = {"pointwise": self._backward_pointwise, "im2col": self._backward_im2col}.get(
+            self.algorithm, self._backward_winograd)
         shares = self._map_slices(lambda part: backward_slice(x, w, gy, gx, part), x)
         gw, gb = (threads.sum_in_order([share[k] for share in shares]) for k in (0, 1))
+        if gw is not None and self.winograd is not None:
+            gw = self.winograd.weight_gradient(gw)
         grads = (gx, None if gw is None else gw.reshape(w.shape))
         return grads + (gb,) if len(self.needs_input_grad) == 3 else grads
 
@@ -153,6 +173,12 @@ class Conv2d(Function):
         if need_b:
             gb = gy_cols.sum(axis=1)
         return gw, gb
+
+    def _backward_winograd(self, x, w, gy, gx, part):
+        """Write gx for the slice; return its shares of gU (the transformed gw) and gb."""
+        need_w, need_b = self._wanted()
+        gu = self.winograd.backward(x[part], gy[part], None if gx is None else gx[part], need_w)
+        return gu, gy[part].sum(axis=(0, 2, 3)) if need_b else None
 
     def _backward_pointwise(self, x, w, gy, gx, part):
         xp = get_array_module(gy)

@@ -1,0 +1,137 @@
+"""Which algorithm computes a convolution of a given shape, and the Winograd one.
+
+``choose_algorithm`` is the one rule; ``Conv2d`` (``conv.py``) asks it once per
+call and runs the answer on its batch slices:
+
+- ``"pointwise"``: 1x1, stride 1, unpadded, ungrouped: one GEMM on the input
+  itself, no columns.
+- ``"winograd_4x4"`` (3x3 kernels), ``"winograd_2x2"`` (5x5 kernels):
+  F(m x m, r x r) (``kernels/*/winograd.py``) for stride-1, undilated,
+  ungrouped square kernels on the CPU with at least
+  ``WINOGRAD_MIN_CHANNELS`` input and output channels: the multiplies per
+  output drop from r^2 to (m+r-1)^2/m^2, and the data gradient is a GEMM over
+  the same transform points and no col2im.
+- ``"im2col"``: everything else, and everything on the GPU (no CUDA Winograd
+  kernel exists): the general case and the readable baseline.
+
+The numbers behind the rule (batch 128, one thread, CPU ms for forward + data
+gradient + weight gradient, ``benchmarks/conv_layers.py --algorithms``, on a
+shared two-core machine):
+
+    layer                       im2col   F(2x2)   F(4x4)
+    ResNet-20 3x3 16@32x32        69.1     53.3     54.5   -> F(4x4, 3x3)
+    ResNet-20 3x3 32@16x16        44.8     34.5     29.2   -> F(4x4, 3x3)
+    ResNet-20 3x3 64@8x8          34.1     27.1     24.0   -> F(4x4, 3x3)
+    LeNet-5 5x5 20->50@14x14      88.5     66.0     63.0   -> F(2x2, 5x5)
+    AlexNet-LRN 5x5 64@15x15     394.2    207.2    132.8   -> F(2x2, 5x5)
+    ResNet-20 stem 3x3 3->16      18.9     43.6     42.1   -> im2col
+    LeNet-5 conv1 5x5 1->20       14.1    113.9     62.2   -> im2col
+    AlexNet-LRN conv1 5x5 3->64   87.7    296.2    206.8   -> im2col
+    (with 1-3 input channels the GEMMs are thin and the transforms, paid per
+    channel, cost more than they save)
+
+The tile is picked on its float32 error (``benchmarks/winograd_error.py``: max
+error over max |value| against float64, on these layers): im2col 1-6 eps;
+F(2x2, 3x3) 2-8; F(4x4, 3x3) 9-24 (39 on a 256-channel layer); F(2x2, 5x5)
+11-36; F(4x4, 5x5) 32-80. Against the scale of the terms summed (|x|
+convolved with |w|), small drawn shapes reach 40 eps with F(4x4, 3x3), 24 with
+F(2x2, 5x5) and 141 with F(4x4, 5x5) (``tests/test_kernels_winograd.py`` holds
+each tile to about two and a half times that). 3x3 kernels take F(4x4, 3x3).
+5x5 kernels take F(2x2, 5x5): F(4x4, 5x5) is as fast on LeNet-5 and 1.6x as
+fast on AlexNet-LRN, but loses five times the digits, and `minidl train lenet5`
+(2 epochs, seed 0) ended at 89.44 % test accuracy with it, under the 89.5 %
+LeNet-5 must reach (im2col: 89.65 %, F(2x2, 5x5): 89.86 %; the spread is that of
+a changed trajectory, but the floor is the floor). ``WINOGRAD_TILE[5] = 4``
+trades those digits for speed.
+
+The Winograd plan works "batch last": a slice of n images is read as
+(H, W, n*C), so every transform step is a long vector operation (see
+``kernels/cpu/winograd.py``), and the result is turned back to NCHW by one
+strided copy, as im2col's GEMM result is.
+
+>>> choose_algorithm((128, 64, 8, 8), (64, 64, 3, 3), (1, 1), (1, 1), (1, 1), 1, "cpu")
+'winograd_4x4'
+>>> choose_algorithm((128, 3, 32, 32), (16, 3, 3, 3), (1, 1), (1, 1), (1, 1), 1, "cpu")
+'im2col'
+"""
+
+
+# Input and output channels at least this many for Winograd (see the module docstring).
+WINOGRAD_MIN_CHANNELS = 16
+# Output tile per kernel size.
+WINOGRAD_TILE = {3: 4, 5: 2}
+
+
+def choose_algorithm(x_shape, w_shape, stride, padding, dilation, groups, device):
+    """The name of the algorithm for this convolution: 'pointwise', 'winograd_2x2',
+    'winograd_4x4' or 'im2col' (the rule is the module docstring's)."""
+    out_c, c_per_group, kh, kw = w_shape
+    if (kh, kw) == (1, 1) and stride == (1, 1) and padding == (0, 0) and groups == 1:
+        return "pointwise"
+    if (device == "cpu" and kh == kw and kh in WINOGRAD_TILE and stride == (1, 1) and dilation == (1, 1)
+            and groups == 1 and min(c_per_group, out_c) >= WINOGRAD_MIN_CHANNELS):
+        m = WINOGRAD_TILE[kh]
+        return f"winograd_{m}x{m}"
+    return "im2col"
+
+
+class Winograd:
+    """F(m x m, r x r) for one convolution call: the kernel's transform U = G w G^T,
+    made once, and the slice-by-slice forward and backward.
+
+    Slices write their share of y or gx in place and return their share of
+    sum_p gM V^T; ``weight_gradient`` turns the slices' total into gw.
+    """
+
+    def __init__(self, w, padding, tile, out_size):
+        from minidl.kernels.cpu import winograd  # the rule picks Winograd on the CPU only
+
+        self.kernels = winograd
+        self.m, self.padding, self.out_size = tile, padding, out_size
+        at, g, bt = (mat.astype(w.dtype) for mat in self.kernels.winograd_matrices(tile, w.shape[2]))
+        self.a, self.g, self.bt = at.T.copy(), g, bt
+        self.grid = self.kernels.tile_grid(*out_size, tile)
+        self.u = self.kernels.kernel_to_points(w, g)  # (alpha^2, K, C)
+        # U^T as its own contiguous array: OpenBLAS ran the forward GEMMs at half
+        # speed on the transposed view (36 GEMMs of 128x64x64, 0.68 ms against 0.35)
+        self.ut = self.u.transpose(0, 2, 1).copy()
+        self.out_c, self.in_c = w.shape[:2]
+
+    def bytes_per_image(self, itemsize):
+        """Transform points of one image: its input's and its output's."""
+        tiles = self.grid[0] * self.grid[1]
+        return self.bt.shape[0] ** 2 * tiles * (self.in_c + self.out_c) * itemsize
+
+    def _input_points(self, x):
+        v = self.kernels.nchw_to_points(x, self.bt, self.m, self.grid, self.padding)
+        return v.reshape(v.shape[0], -1, self.in_c)
+
+    def _output_grad_points(self, gy):
+        gm = self.kernels.nchw_to_points(gy, self.a, self.m, self.grid, (0, 0))
+        return gm.reshape(gm.shape[0], -1, self.out_c)
+
+    def _to_images(self, points, mat, offset, out):
+        """points (alpha^2, tiles*n, channels) -> NCHW images written into ``out``."""
+        tiles = self.grid[0] * self.grid[1]
+        self.kernels.points_to_nchw(points.reshape(points.shape[0], tiles, -1), mat, self.m, self.grid, offset, out)
+
+    def forward(self, x, b, y):
+        """y = conv(x, w) + b for one slice (y: the slice's output, written in place)."""
+        v = self._input_points(x)
+        self._to_images(v @ self.ut, self.a, (0, 0), y)
+        if b is not None:
+            y += b[:, None, None]
+
+    def backward(self, x, gy, gx, need_w):
+        """Write the slice's gx (if gx is not None); return its share of gU (or None)."""
+        gm = self._output_grad_points(gy)
+        if gx is not None:
+            self._to_images(gm @ self.u, self.bt, self.padding, gx)
+        if not need_w:
+            return None
+        v = self._input_points(x)
+        return v.transpose(0, 2, 1) @ gm  # (alpha^2, C, K)
+
+    def weight_gradient(self, gu):
+        """gw (K, C, r, r) from the slices' summed sum_p V^T gM."""
+        return self.kernels.points_to_kernel(gu.transpose(0, 2, 1), self.g)
