@@ -78,12 +78,20 @@ class Config:
     seed: int = 0
 
 
+class NoBatchNorm(nn.Module):
+    """Stands where a BatchNorm2d stood: the identity, keeping the ReLU that a block
+    fuses into its batch norm's call (``bn(x, relu=True)``)."""
+
+    def forward(self, x, relu=False):
+        return F.relu(x) if relu else x
+
+
 def without_batch_norm(model):
-    """``model`` with every BatchNorm2d replaced by the identity."""
+    """``model`` with every BatchNorm2d replaced by the identity (its fused ReLU kept)."""
     for module in list(model.modules()):
         for name, child in list(module._modules.items()):
             if isinstance(child, nn.BatchNorm2d):
-                setattr(module, name, nn.Identity())
+                setattr(module, name, NoBatchNorm())
     return model
 
 
