@@ -330,7 +330,7 @@ def test_a_temporary_that_a_live_writer_holds_is_kept(tmp_path):
 
 @pytest.mark.parametrize("command", [
     ["evaluate", "lenet5", "--checkpoint", "{path}"],
-    ["train", "lenet5", "--resume", "{path}", "--out", "{out}"],
+    ["train", "lenet5", "--resume-from", "{path}", "--out", "{out}"],
 ])
 def test_cli_on_a_checkpoint_without_a_model_is_a_clean_error(tmp_path, capsys, command):
     from minidl import cli
@@ -341,3 +341,16 @@ def test_cli_on_a_checkpoint_without_a_model_is_a_clean_error(tmp_path, capsys, 
     out, err = capsys.readouterr()
     assert code == 1 and "Traceback" not in err
     assert "bare.npz holds no" in err and "'model'" in err
+
+
+@pytest.mark.parametrize("model", [[1, 2], "weights", 3.0])
+def test_a_model_entry_that_is_not_a_state_dict_is_a_checkpoint_error(tmp_path, capsys, model):
+    from minidl import cli
+
+    path = tmp_path / "crafted.npz"
+    save_checkpoint(path, {"model": model})
+    with pytest.raises(CheckpointError, match=r"crafted.npz holds a 'model' that is not a state dict"):
+        md.training.checkpoint.load_model_state(md.models.lenet5(), load_checkpoint(path), path, "lenet5")
+    code = cli.main(["evaluate", "lenet5", "--checkpoint", str(path)])
+    out, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in err and "not a state dict" in err

@@ -30,6 +30,7 @@ import hashlib
 import io
 import json
 import zipfile
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -194,8 +195,13 @@ def load_model_state(model, state, path, name=None):
     caller: the checkpoint, the model it was saved from, the model ``name`` it was
     loaded into, and the key and shape lists of ``Module.load_state_dict``.
     """
+    weights = state["model"]
+    if not isinstance(weights, Mapping):
+        raise CheckpointError(
+            f"{path} holds a 'model' that is not a state dict (names to arrays): got {type(weights).__name__}"
+        )
     try:
-        model.load_state_dict(state["model"])
+        model.load_state_dict(weights)
     except ValueError as error:
         saved = (state.get("run") or {}).get("model")
         target = "this model" if name is None else repr(name)
