@@ -115,6 +115,17 @@ def axes(axis, ndim, op):
     return tuple(sorted(result))
 
 
+def kernel_within_padded_input(op, sizes, kernel, padding, dilation, shapes):
+    """Refuse a (dilated) kernel larger than the zero-padded input, height and width."""
+    for dim, size, k, p, d in zip(("height", "width"), sizes, kernel, padding, dilation):
+        span = d * (k - 1) + 1
+        if span > size + 2 * p:
+            raise ValueError(
+                f"{op}: kernel {dim} {k} (dilated to {span}) is larger than the padded input "
+                f"{dim} {size} + 2*{p} = {size + 2 * p} ({shapes})"
+            )
+
+
 def pool_output_size(size, kernel, stride, padding, ceil_mode, op, dim):
     """PyTorch's pooling output size: with ceil_mode, a last window must start inside
     the input or its left padding. With ceil_mode a kernel larger than the padded

@@ -221,14 +221,7 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
         )
     if min(w.shape) == 0 or min(x.shape[1:]) == 0:
         raise ValueError(f"{op}: empty input {x.shape} or weight {w.shape}")
-    for dim, size, k, p, d in (("height", h, kh, padding[0], dilation[0]),
-                               ("width", width, kw, padding[1], dilation[1])):
-        span = d * (k - 1) + 1
-        if span > size + 2 * p:
-            raise ValueError(
-                f"{op}: kernel {dim} {k} (dilated to {span}) is larger than the padded input "
-                f"{dim} {size} + 2*{p} = {size + 2 * p} (input {x.shape}, weight {w.shape})"
-            )
+    arguments.kernel_within_padded_input(op, (h, width), (kh, kw), padding, dilation, shapes)
     if b is not None and b.shape != (out_c,):
         raise ValueError(f"{op}: bias must have shape ({out_c},), got {b.shape}")
     if n == 0:

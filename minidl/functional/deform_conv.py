@@ -209,14 +209,7 @@ def deform_conv2d(x, offset, weight, bias=None, stride=1, padding=0, dilation=1,
             f"divide the input's {c} channels (input {x.shape}) into groups that also divide its "
             f"{out_c} output channels"
         )
-    for dim, size, k, p, d in (("height", h, kh, padding[0], dilation[0]),
-                               ("width", width, kw, padding[1], dilation[1])):
-        span = d * (k - 1) + 1
-        if span > size + 2 * p:
-            raise ValueError(
-                f"{op}: kernel {dim} {k} (dilated to {span}) is larger than the padded input "
-                f"{dim} {size} + 2*{p} = {size + 2 * p} ({shapes})"
-            )
+    arguments.kernel_within_padded_input(op, (h, width), (kh, kw), padding, dilation, shapes)
     oh = conv_output_size(h, kh, stride[0], padding[0], dilation[0])
     ow = conv_output_size(width, kw, stride[1], padding[1], dilation[1])
     taps = kh * kw
