@@ -44,8 +44,10 @@ def minidl_step(model_name, images, labels):
 def torch_step(model_name, images, labels):
     import torch
 
+    from minidl.commands.bench.twins import torch_model
+
     torch.manual_seed(0)
-    net = torch_resnet20() if model_name == "resnet20" else torch_resnet50()
+    net = torch_model(model_name)
     optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
     x, y = torch.from_numpy(images), torch.from_numpy(labels)
 
@@ -56,65 +58,6 @@ def torch_step(model_name, images, labels):
         optimizer.step()
 
     return step
-
-
-def torch_resnet20(num_classes=10):
-    """minidl's resnet20 (option A shortcuts) in PyTorch."""
-    import torch
-    from torch import nn
-
-    class Block(nn.Module):
-        def __init__(self, c_in, c_out, stride):
-            super().__init__()
-            self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
-            self.bn1 = nn.BatchNorm2d(c_out)
-            self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
-            self.bn2 = nn.BatchNorm2d(c_out)
-            self.stride, self.extra = stride, c_out - c_in
-
-        def forward(self, x):
-            out = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
-            shortcut = x[:, :, ::self.stride, ::self.stride]
-            if self.extra:
-                before = self.extra // 2
-                shortcut = nn.functional.pad(shortcut, (0, 0, 0, 0, before, self.extra - before))
-            return torch.relu(out + shortcut)
-
-    layers = [nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU()]
-    c_in = 16
-    for stage, width in enumerate((16, 32, 64)):
-        for index in range(3):
-            layers.append(Block(c_in, width, 2 if stage and index == 0 else 1))
-            c_in = width
-    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, num_classes))
-
-
-def torch_resnet50(num_classes=10):
-    """ResNet-50 (He et al. 2016; torchvision's layout, stride on the 3x3) in PyTorch."""
-    import torch
-    from torch import nn
-
-    class Bottleneck(nn.Module):
-        def __init__(self, c_in, planes, stride):
-            super().__init__()
-            c_out = planes * 4
-            self.body = nn.Sequential(
-                nn.Conv2d(c_in, planes, 1, bias=False), nn.BatchNorm2d(planes), nn.ReLU(),
-                nn.Conv2d(planes, planes, 3, stride, 1, bias=False), nn.BatchNorm2d(planes), nn.ReLU(),
-                nn.Conv2d(planes, c_out, 1, bias=False), nn.BatchNorm2d(c_out))
-            self.shortcut = nn.Identity() if stride == 1 and c_in == c_out else nn.Sequential(
-                nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
-
-        def forward(self, x):
-            return torch.relu(self.body(x) + self.shortcut(x))
-
-    layers = [nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(3, 2, 1)]
-    c_in = 64
-    for stage, (planes, count) in enumerate(zip((64, 128, 256, 512), (3, 4, 6, 3))):
-        for index in range(count):
-            layers.append(Bottleneck(c_in, planes, 2 if stage and index == 0 else 1))
-            c_in = planes * 4
-    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, num_classes))
 
 
 def main():
