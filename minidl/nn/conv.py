@@ -8,6 +8,30 @@ from minidl.nn import init
 from minidl.nn.module import Module, Parameter
 
 
+def init_conv_layer(layer, op, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias):
+    """Check a convolution layer's arguments (errors name ``op``), keep them on ``layer``
+    and give it its weight (out, in/groups, kh, kw) and bias, with PyTorch's default init."""
+    in_channels = arguments.integer(in_channels, op, "in_channels", 1)
+    out_channels = arguments.integer(out_channels, op, "out_channels", 1)
+    layer.kernel_size = arguments.pair(kernel_size, op, "kernel_size", 1)
+    layer.stride = arguments.pair(stride, op, "stride", 1)
+    layer.padding = arguments.pair(padding, op, "padding", 0)
+    layer.dilation = arguments.pair(dilation, op, "dilation", 1)
+    layer.groups = arguments.integer(groups, op, "groups", 1)
+    if in_channels % layer.groups or out_channels % layer.groups:
+        raise ValueError(
+            f"{op}: groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}"
+        )
+    layer.in_channels, layer.out_channels = in_channels, out_channels
+    shape = (out_channels, in_channels // layer.groups) + layer.kernel_size
+    layer.weight = Parameter(np.empty(shape, dtype=np.float32))
+    if bias:
+        layer.bias = Parameter(np.empty(out_channels, dtype=np.float32))
+    else:
+        layer.register_parameter("bias", None)
+    init.default_(layer.weight, layer.bias)
+
+
 class Conv2d(Module):
     """Conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
     groups=1, bias=True); weight (out, in/groups, kh, kw), PyTorch's default init.
@@ -21,26 +45,8 @@ class Conv2d(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  dilation=1, groups=1, bias=True):
         super().__init__()
-        op = "Conv2d"
-        in_channels = arguments.integer(in_channels, op, "in_channels", 1)
-        out_channels = arguments.integer(out_channels, op, "out_channels", 1)
-        self.kernel_size = arguments.pair(kernel_size, op, "kernel_size", 1)
-        self.stride = arguments.pair(stride, op, "stride", 1)
-        self.padding = arguments.pair(padding, op, "padding", 0)
-        self.dilation = arguments.pair(dilation, op, "dilation", 1)
-        self.groups = arguments.integer(groups, op, "groups", 1)
-        if in_channels % self.groups or out_channels % self.groups:
-            raise ValueError(
-                f"{op}: groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}"
-            )
-        self.in_channels, self.out_channels = in_channels, out_channels
-        shape = (out_channels, in_channels // self.groups) + self.kernel_size
-        self.weight = Parameter(np.empty(shape, dtype=np.float32))
-        if bias:
-            self.bias = Parameter(np.empty(out_channels, dtype=np.float32))
-        else:
-            self.register_parameter("bias", None)
-        init.default_(self.weight, self.bias)
+        init_conv_layer(self, "Conv2d", in_channels, out_channels, kernel_size, stride, padding, dilation,
+                        groups, bias)
 
     def forward(self, x):
         return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)

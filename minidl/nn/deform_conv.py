@@ -22,14 +22,13 @@ own weight and bias start as ``nn.Conv2d``'s (PyTorch's default).
 True
 """
 
-import numpy as np
 
 from minidl.functional import arguments
 from minidl.functional.activation import sigmoid
 from minidl.functional.deform_conv import deform_conv2d
 from minidl.nn import init
-from minidl.nn.conv import Conv2d
-from minidl.nn.module import Module, Parameter
+from minidl.nn.conv import Conv2d, init_conv_layer
+from minidl.nn.module import Module
 
 
 class DeformConv2d(Module):
@@ -47,29 +46,11 @@ class DeformConv2d(Module):
                  groups=1, bias=True, offset_groups=1, modulated=True):
         super().__init__()
         op = "DeformConv2d"
-        in_channels = arguments.integer(in_channels, op, "in_channels", 1)
-        out_channels = arguments.integer(out_channels, op, "out_channels", 1)
-        self.kernel_size = arguments.pair(kernel_size, op, "kernel_size", 1)
-        self.stride = arguments.pair(stride, op, "stride", 1)
-        self.padding = arguments.pair(padding, op, "padding", 0)
-        self.dilation = arguments.pair(dilation, op, "dilation", 1)
-        self.groups = arguments.integer(groups, op, "groups", 1)
         self.offset_groups = arguments.integer(offset_groups, op, "offset_groups", 1)
-        if in_channels % self.groups or out_channels % self.groups:
-            raise ValueError(
-                f"{op}: groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}"
-            )
-        if in_channels % self.offset_groups:
-            raise ValueError(f"{op}: offset_groups={offset_groups} must divide in_channels={in_channels}")
-        self.in_channels, self.out_channels = in_channels, out_channels
+        init_conv_layer(self, op, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias)
+        if self.in_channels % self.offset_groups:
+            raise ValueError(f"{op}: offset_groups={offset_groups} must divide in_channels={self.in_channels}")
         self.modulated = bool(modulated)
-        shape = (out_channels, in_channels // self.groups) + self.kernel_size
-        self.weight = Parameter(np.empty(shape, dtype=np.float32))
-        if bias:
-            self.bias = Parameter(np.empty(out_channels, dtype=np.float32))
-        else:
-            self.register_parameter("bias", None)
-        init.default_(self.weight, self.bias)
         taps = self.kernel_size[0] * self.kernel_size[1]
         predicted = (3 if self.modulated else 2) * self.offset_groups * taps
         self.offset_conv = Conv2d(in_channels, predicted, self.kernel_size, self.stride, self.padding,
