@@ -4,6 +4,7 @@ mean nothing here: speed is measured by running the benchmark, never asserted in
 
 import importlib.util
 
+import numpy as np
 import pytest
 
 import minidl as md
@@ -133,16 +134,29 @@ def test_bench_rejects_bad_options(capsys, options, message):
         run_cli(capsys, *options)
 
 
-@pytest.mark.parametrize("model", ["lenet5", "resnet20"])
+@pytest.mark.parametrize("model", ["lenet5", "resnet20", "cifar_alexnet_lrn"])
 def test_pytorch_twin_has_the_same_parameters(model):
     torch = pytest.importorskip("torch", reason="compares with PyTorch, not installed: pip install -e '.[bench]'")
-    ours = md.models.get(model)
+    ours = twins.minidl_model(model)
     theirs = twins.torch_model(model)
     assert [p.shape for p in ours.parameters()] == [tuple(p.shape) for p in theirs.parameters()]
     images, _ = step.batch(model, 2)
     with torch.no_grad():
         assert tuple(twins.copy_parameters(theirs, ours)(torch.from_numpy(images)).shape) == (2, 10)
     assert all(torch.equal(t, torch.from_numpy(o.numpy())) for t, o in zip(theirs.parameters(), ours.parameters()))
+
+
+def test_cifar_alexnet_lrn_twin_computes_the_same_function():
+    """Same weights, same images: the same logits (LRN's alpha conventions differ by the window)."""
+    torch = pytest.importorskip("torch", reason="compares with PyTorch, not installed: pip install -e '.[bench]'")
+    md.manual_seed(0)
+    ours = twins.minidl_model("cifar_alexnet_lrn").eval()
+    theirs = twins.copy_parameters(twins.torch_model("cifar_alexnet_lrn"), ours).eval()
+    images, _ = step.batch("cifar_alexnet_lrn", 4)
+    images = images * 30  # large enough that the LRN term moves the output
+    with torch.no_grad():
+        expected = theirs(torch.from_numpy(images)).numpy()
+    np.testing.assert_allclose(ours(md.tensor(images)).numpy(), expected, rtol=1e-4, atol=1e-5)
 
 
 def test_resnet50_twin_has_the_same_parameter_count():

@@ -35,6 +35,7 @@ WORKLOADS = {
     "lenet5": ((1, 28, 28), 10, 128),
     "resnet20": ((3, 32, 32), 10, 128),
     "resnet50": ((3, 224, 224), 1000, 32),
+    "cifar_alexnet_lrn": ((3, 32, 32), 10, 128),
 }
 
 
@@ -72,8 +73,10 @@ class _Minidl:
             threads.set_num_threads(job.threads)
         self.md = md
         self.cp = backend.require_cupy("minidl bench --device cuda") if job.device == "cuda" else None
+        from minidl.commands.bench.twins import minidl_model
+
         md.manual_seed(0)
-        self.model = md.models.get(job.model, num_classes=WORKLOADS[job.model][1]).to(job.device).train()
+        self.model = minidl_model(job.model, WORKLOADS[job.model][1]).to(job.device).train()
         self.params = sum(p.size for p in self.model.parameters())
         images, labels = batch(job.model, job.batch_size)
         self.x = md.tensor(images, device=job.device)

@@ -5,15 +5,50 @@ shape for shape (a test checks it) and ``copy_parameters`` can give the twin
 minidl's initial weights. ResNet-20 uses the parameter-free option-A shortcut
 (strided identity, zero channels padded half before and half after), ResNet-50
 torchvision's bottleneck layout.
+
+``cifar_alexnet_lrn`` is not in the zoo: it is the classic cuda-convnet /
+TensorFlow-tutorial CIFAR-10 net with local response normalisation, timed by
+``minidl bench --models cifar_alexnet_lrn``, so both of its builders live here.
 """
+
+# The TensorFlow tutorial's LRN (depth_radius 4, bias 1, alpha 0.001 / 9, beta 0.75):
+# a window of 9 channels, alpha applied to the sum of squares (minidl's, the AlexNet
+# paper's convention); PyTorch divides its alpha by the window, so its alpha is 9x.
+LRN_SIZE, LRN_ALPHA, LRN_BETA, LRN_K = 9, 0.001 / 9, 0.75, 1.0
 
 
 def torch_model(name, num_classes=10):
-    """minidl's ``name`` (lenet5, resnet20 or resnet50) written in PyTorch."""
-    builders = {"lenet5": _lenet5, "resnet20": _resnet20, "resnet50": _resnet50}
+    """minidl's ``name`` (lenet5, resnet20, resnet50 or cifar_alexnet_lrn) written in PyTorch."""
+    builders = {"lenet5": _lenet5, "resnet20": _resnet20, "resnet50": _resnet50,
+                "cifar_alexnet_lrn": _cifar_alexnet_lrn}
     if name not in builders:
         raise ValueError(f"torch_model: no PyTorch twin of {name!r}; twins exist for {', '.join(builders)}")
     return builders[name](num_classes)
+
+
+def minidl_model(name, num_classes=10):
+    """The minidl network ``minidl bench`` times under ``name``: the zoo's, or one of this module's."""
+    import minidl as md
+
+    if name == "cifar_alexnet_lrn":
+        return cifar_alexnet_lrn(num_classes)
+    return md.models.get(name, num_classes=num_classes)
+
+
+def cifar_alexnet_lrn(num_classes=10):
+    """On 3x32x32: conv 5x5 64, ReLU, max pool 3/2 (15x15), LRN; conv 5x5 64, ReLU, LRN,
+    max pool 3/2 (7x7); fully connected 384, 192, then the classes."""
+    from minidl import nn
+
+    def lrn():
+        return nn.LocalResponseNorm(LRN_SIZE, LRN_ALPHA, LRN_BETA, LRN_K)
+
+    return nn.Sequential(
+        nn.Conv2d(3, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2), lrn(),
+        nn.Conv2d(64, 64, 5, padding=2), nn.ReLU(), lrn(), nn.MaxPool2d(3, 2),
+        nn.Flatten(), nn.Linear(64 * 7 * 7, 384), nn.ReLU(), nn.Linear(384, 192), nn.ReLU(),
+        nn.Linear(192, num_classes),
+    )
 
 
 def copy_parameters(twin, minidl_model):
@@ -106,3 +141,17 @@ def _resnet50(num_classes):
             channels = 4 * planes
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes)]
     return nn.Sequential(*layers)
+
+
+def _cifar_alexnet_lrn(num_classes):
+    from torch import nn
+
+    def lrn():
+        return nn.LocalResponseNorm(LRN_SIZE, LRN_ALPHA * LRN_SIZE, LRN_BETA, LRN_K)
+
+    return nn.Sequential(
+        nn.Conv2d(3, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2), lrn(),
+        nn.Conv2d(64, 64, 5, padding=2), nn.ReLU(), lrn(), nn.MaxPool2d(3, 2),
+        nn.Flatten(), nn.Linear(64 * 7 * 7, 384), nn.ReLU(), nn.Linear(384, 192), nn.ReLU(),
+        nn.Linear(192, num_classes),
+    )
