@@ -8,6 +8,7 @@ minidl's other threads counts while the caller waits for it.
 
     python benchmarks/op_times.py lenet5 [--batch-size 128] [--steps 20] [--threads N]
     python benchmarks/op_times.py resnet20 --input 3x32x32
+    python benchmarks/op_times.py cifar_alexnet_lrn --input 3x32x32   # minidl bench's own nets too
 """
 
 import argparse
@@ -19,6 +20,7 @@ import numpy as np
 import minidl as md
 from minidl import threads
 from minidl.autograd import Function
+from minidl.commands.bench.twins import minidl_model
 
 
 def _subclasses(cls):
@@ -60,7 +62,7 @@ def main():
 
     shape = tuple(int(size) for size in args.input.split("x"))
     md.manual_seed(0)
-    net = md.models.get(args.model)
+    net = minidl_model(args.model)
     opt = md.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
     rng = np.random.default_rng(0)
     x = md.tensor(rng.standard_normal((args.batch_size,) + shape).astype(np.float32))
