@@ -239,6 +239,33 @@ def test_network_layers_in_float32_are_within_128_eps(case):
         assert np.abs(g - e).max() <= 128 * np.finfo(np.float32).eps * np.abs(e).max()
 
 
+def test_the_weight_gradient_reuses_the_forward_input_points(monkeypatch):
+    """Backward takes V from forward (one input transform per slice, not two), keeps it
+    while the graph is kept (retain_graph), counts it in saved_bytes, and frees it with
+    the graph; the gradients are those of im2col."""
+    case = mst.ConvCase((8, 16, 12, 12), (16, 16, 3, 3), (1, 1), (1, 1), (1, 1), 1, (8, 16, 12, 12))
+    x, w, b, gy = drawn_arrays(case, 3)
+    expected = run_conv(case, x, w, b, gy, "im2col")
+    transforms = []
+    original = conv_algorithms.Winograd._input_points
+    monkeypatch.setattr(conv_algorithms.Winograd, "_input_points",
+                        lambda self, part: transforms.append(len(part)) or original(self, part))
+    tensors = [md.tensor(a, requires_grad=True) for a in (x, w, b)]
+    y = F.conv2d(*tensors, padding=1)
+    assert y.creator.algorithm == "winograd_4x4"
+    assert sum(transforms) == 8 and md.viz.saved_bytes(y.creator) > x.nbytes + w.nbytes
+    y.backward(gy, retain_graph=True)
+    y.backward(gy)
+    assert sum(transforms) == 8  # none made again in either backward
+    for t, e in zip(tensors, expected[1:]):
+        np.testing.assert_allclose(t.grad, 2 * e, rtol=1e-9, atol=1e-9 * np.abs(e).max())
+    with pytest.raises(ValueError, match="saved values are gone"):
+        _ = y.creator.saved_tensors
+    frozen = md.tensor(w)  # no weight gradient wanted: no points kept
+    z = F.conv2d(md.tensor(x, requires_grad=True), frozen, padding=1)
+    assert md.viz.saved_bytes(z.creator) == x.nbytes + w.nbytes
+
+
 LAYERS = {  # (x shape, w shape, stride, padding, dilation, groups, device) -> algorithm
     "LeNet-5 conv1, 1 channel": (((128, 1, 28, 28), (20, 1, 5, 5), (1, 1), (2, 2), (1, 1), 1, "cpu"), "im2col"),
     "LeNet-5 conv2, 20->50 5x5": (((128, 20, 14, 14), (50, 20, 5, 5), (1, 1), (2, 2), (1, 1), 1, "cpu"),

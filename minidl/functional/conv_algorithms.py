@@ -116,20 +116,24 @@ class Winograd:
         self.kernels.points_to_nchw(points.reshape(points.shape[0], tiles, -1), mat, self.m, self.grid, offset, out)
 
     def forward(self, x, b, y):
-        """y = conv(x, w) + b for one slice (y: the slice's output, written in place)."""
+        """y = conv(x, w) + b for one slice (y: the slice's output, written in place).
+        Returns the slice's input points V, which ``backward`` can take back."""
         v = self._input_points(x)
         self._to_images(v @ self.ut, self.a, (0, 0), y)
         if b is not None:
             y += b[:, None, None]
+        return v
 
-    def backward(self, x, gy, gx, need_w):
-        """Write the slice's gx (if gx is not None); return its share of gU (or None)."""
+    def backward(self, x, gy, gx, need_w, v=None):
+        """Write the slice's gx (if gx is not None); return its share of gU (or None).
+        ``v``: the slice's input points from ``forward``, if kept (else made again from x)."""
         gm = self._output_grad_points(gy)
         if gx is not None:
             self._to_images(gm @ self.u, self.bt, self.padding, gx)
         if not need_w:
             return None
-        v = self._input_points(x)
+        if v is None:
+            v = self._input_points(x)
         return v.transpose(0, 2, 1) @ gm  # (alpha^2, C, K)
 
     def weight_gradient(self, gu):

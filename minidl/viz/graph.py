@@ -39,9 +39,15 @@ def _graphviz():
 
 def saved_bytes(function):
     """Bytes of the arrays ``function`` keeps for backward: what ``save_for_backward`` got
-    and any array it stored on itself (a max's indices, say), each array counted once."""
+    and any array it stored on itself (a max's indices, say), or in a dict, list or tuple
+    there (a Winograd conv's input points by slice), each array counted once."""
     arrays = {}
     candidates = list(function._saved or ()) + list(vars(function).values())
+    for value in list(candidates):
+        if isinstance(value, dict):
+            candidates.extend(value.values())
+        elif isinstance(value, (list, tuple)):
+            candidates.extend(value)
     for value in candidates:
         if hasattr(value, "nbytes") and hasattr(value, "shape") and not isinstance(value, Tensor):
             arrays[id(value)] = int(value.nbytes)
