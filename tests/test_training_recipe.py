@@ -36,13 +36,17 @@ def test_the_readme_recipe_trains_on_a_slice(tmp_path, capsys):
     # The same options; only the length and the data are cut (argparse keeps an option's last value).
     code = cli.main(argv + ["--epochs", "2", "--warmup", "1", "--limit-train", "512", "--limit-test", "256",
                             "--out", str(out), "--no-progress"])
-    _, err = capsys.readouterr()
+    printed, err = capsys.readouterr()
     assert code == 0, err
     saved = json.loads((out / "metrics.json").read_text())
     first, second = saved["epochs"]
     assert second["train_loss"] < first["train_loss"]
     assert second["test_acc"] > 0.2  # 10 classes: chance is 0.1; 8 steps in all (27% here)
     assert first["lr"] < second["lr"]  # epoch 1 starts in the warm-up, epoch 2 at the top of the cosine
+    # a per-step schedule also records (and prints) the rate an epoch ended at
+    lr = float(argv[argv.index("--lr") + 1])
+    assert first["lr_end"] == pytest.approx(lr) and second["lr_end"] == pytest.approx(0.0, abs=1e-12)
+    assert f"lr {first['lr']:.4g} -> {lr:.4g}" in printed + err
 
 
 def test_cosine_step_warms_up_and_decays_by_step():

@@ -28,7 +28,8 @@ Stopping early keeps saved work:
 The training loss of every step is kept (``step_losses``, in the checkpoint
 too) for the per-step curve of ``curves.png``. A schedule made with
 ``schedule_per_step=True`` is stepped after every training step instead of
-every epoch (a warm-up and cosine decay by step).
+every epoch (a warm-up and cosine decay by step); each epoch's record then
+holds the rate it ended at (``lr_end``) beside the one it started at (``lr``).
 """
 
 import math
@@ -216,9 +217,13 @@ class Trainer:
             "lr": lr,
             "seconds": round(sums["seconds"], 3),
         }
+        rate = f"lr {lr:.4g}"
+        if self.schedule_per_step:  # the rate moved during the epoch: say where it ended
+            record["lr_end"] = self.optimizer.param_groups[0]["lr"]
+            rate += f" -> {record['lr_end']:.4g}"
         self._say(
             f"epoch {record['epoch']}/{epochs}: train loss {record['train_loss']:.4f} acc {record['train_acc']:.2%}"
-            f" | test loss {test_loss:.4f} acc {test_acc:.2%} | lr {lr:.4g} | {record['seconds']:.1f} s"
+            f" | test loss {test_loss:.4f} acc {test_acc:.2%} | {rate} | {record['seconds']:.1f} s"
         )
         if isinstance(self.scheduler, ReduceLROnPlateau):
             self.scheduler.step(test_loss)
