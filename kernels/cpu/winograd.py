@@ -4,9 +4,9 @@ The GEMMs over the transform points are BLAS's (``np.matmul`` on stacks);
 these kernels do what is left: moving tiles in and out of the transform
 domain. Images are batch last, (H, W, L) with L = images x channels, so
 each pixel is a contiguous vector of L values and every step of a transform
-is an ``axpy`` over such vectors, which LLVM vectorises; the separable
-product mat . tile . mat^T is done in two passes (down, then across), and
-zero entries of the matrix (half of them for F(2x2, 3x3)) are skipped.
+is a weighted sum of such vectors, which LLVM vectorises; the separable
+product mat . tile . mat^T is done in two passes (down, then across), each
+output row summed in registers from its 2 to 8 input rows (``_dot``).
 
 These kernels are the CPU's only: they are not part of ``minidl.kernels.INTERFACE``
 (no CUDA set has them), and conv2d reaches them through
@@ -46,37 +46,73 @@ from minidl.kernels.reference.winograd import (  # noqa: F401  (NumPy is the ker
 CHUNK = 256
 
 
+# One output row of a transform pass: dst[d + k] (+)= sum_i c[i] * src[s[i] + k] for
+# k < count, over 2, 4, 6 or 8 terms (the transforms' t and alpha). Each term is
+# its own variable, so for every k the inputs are read once, summed in registers
+# and dst written once: an axpy per term (read dst, read src, write dst, for
+# each of up to 8 terms) made the transforms three times as slow. A zero
+# coefficient is multiplied like any other, as the reference's matrix products do.
+
 @njit(cache=True, inline="always")
-def _axpy(dst, dst_start, src, src_start, coef, count):
-    """dst[dst_start + k] += coef * src[src_start + k] for k < count."""
-    d, s = uint64(dst_start), uint64(src_start)
+def _dot2(dst, d, src, s, c, count, add):
+    d, s0, s1 = uint64(d), uint64(s[0]), uint64(s[1])
+    c0, c1 = c[0], c[1]
     for k in range(uint64(count)):
-        dst[d + k] += coef * src[s + k]
+        total = c0 * src[s0 + k] + c1 * src[s1 + k]
+        dst[d + k] = dst[d + k] + total if add else total
 
 
 @njit(cache=True, inline="always")
-def _zero(dst, start, count):
-    d = uint64(start)
+def _dot4(dst, d, src, s, c, count, add):
+    d, s0, s1, s2, s3 = uint64(d), uint64(s[0]), uint64(s[1]), uint64(s[2]), uint64(s[3])
+    c0, c1, c2, c3 = c[0], c[1], c[2], c[3]
     for k in range(uint64(count)):
-        dst[d + k] = 0
+        total = c0 * src[s0 + k] + c1 * src[s1 + k] + c2 * src[s2 + k] + c3 * src[s3 + k]
+        dst[d + k] = dst[d + k] + total if add else total
 
 
 @njit(cache=True, inline="always")
-def _combine(dst, dst_start, src, starts, coefs, count):
-    """dst[dst_start + k] = sum_j coefs[j] * src[starts[j] + k] over the nonzero coefs:
-    the first term written, the others added (no pass to zero dst first)."""
-    written = False
-    for j in range(len(coefs)):
-        if coefs[j] != 0:
-            if written:
-                _axpy(dst, dst_start, src, starts[j], coefs[j], count)
-            else:
-                d, s, coef = uint64(dst_start), uint64(starts[j]), coefs[j]
-                for k in range(uint64(count)):
-                    dst[d + k] = coef * src[s + k]
-                written = True
-    if not written:
-        _zero(dst, dst_start, count)
+def _dot6(dst, d, src, s, c, count, add):
+    d, s0, s1, s2 = uint64(d), uint64(s[0]), uint64(s[1]), uint64(s[2])
+    s3, s4, s5 = uint64(s[3]), uint64(s[4]), uint64(s[5])
+    c0, c1, c2, c3, c4, c5 = c[0], c[1], c[2], c[3], c[4], c[5]
+    for k in range(uint64(count)):
+        total = (c0 * src[s0 + k] + c1 * src[s1 + k] + c2 * src[s2 + k]
+                 + c3 * src[s3 + k] + c4 * src[s4 + k] + c5 * src[s5 + k])
+        dst[d + k] = dst[d + k] + total if add else total
+
+
+@njit(cache=True, inline="always")
+def _dot8(dst, d, src, s, c, count, add):
+    d, s0, s1, s2, s3 = uint64(d), uint64(s[0]), uint64(s[1]), uint64(s[2]), uint64(s[3])
+    s4, s5, s6, s7 = uint64(s[4]), uint64(s[5]), uint64(s[6]), uint64(s[7])
+    c0, c1, c2, c3, c4, c5, c6, c7 = c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]
+    for k in range(uint64(count)):
+        total = (c0 * src[s0 + k] + c1 * src[s1 + k] + c2 * src[s2 + k] + c3 * src[s3 + k]
+                 + c4 * src[s4 + k] + c5 * src[s5 + k] + c6 * src[s6 + k] + c7 * src[s7 + k])
+        dst[d + k] = dst[d + k] + total if add else total
+
+
+@njit(cache=True, inline="always")
+def _dot(dst, d, src, s, c, count, add):
+    """The output row, by the number of terms (len(c): 2, 4, 6 or 8; the callers check)."""
+    n = len(c)
+    if n == 2:
+        _dot2(dst, d, src, s, c, count, add)
+    elif n == 4:
+        _dot4(dst, d, src, s, c, count, add)
+    elif n == 6:
+        _dot6(dst, d, src, s, c, count, add)
+    else:
+        _dot8(dst, d, src, s, c, count, add)
+
+
+TERMS = (2, 4, 6, 8)
+
+
+def _check_terms(mat):
+    if mat.shape[0] not in TERMS or mat.shape[1] not in TERMS:
+        raise ValueError(f"winograd: a transform matrix must be n x m with n and m in {TERMS}, got {mat.shape}")
 
 
 @njit(cache=True, nogil=True)
@@ -95,14 +131,14 @@ def _tiles_to_points(padded, mat, m, th, tw, points):
                     for i in range(t):
                         starts[i] = ((ty * m + i) * pw + tx * m + j) * length + first
                     for u in range(alpha):
-                        _combine(down, (u * t + j) * CHUNK, src, starts, mat[u], count)
+                        _dot(down, (u * t + j) * CHUNK, src, starts, mat[u], count, False)
                 # points[u, v] = sum_j mat[v, j] * down[u, j]
                 for u in range(alpha):
                     for j in range(t):
                         starts[j] = (u * t + j) * CHUNK
                     for v in range(alpha):
-                        _combine(dst, ((u * alpha + v) * th * tw + ty * tw + tx) * length + first,
-                                 down, starts, mat[v], count)
+                        _dot(dst, ((u * alpha + v) * th * tw + ty * tw + tx) * length + first,
+                             down, starts, mat[v], count, False)
 
 
 @njit(cache=True, nogil=True)
@@ -123,14 +159,14 @@ def _points_to_tiles(points, mat, m, th, tw, padded):
                     for v in range(alpha):
                         starts[v] = ((u * alpha + v) * th * tw + ty * tw + tx) * length + first
                     for j in range(t):
-                        _combine(across, (u * t + j) * CHUNK, src, starts, mat_t[j], count)
-                # tile[i, j] += sum_u mat[u, i] * across[u, j]
-                for i in range(t):
-                    for j in range(t):
-                        out = ((ty * m + i) * pw + tx * m + j) * length + first
-                        for u in range(alpha):
-                            if mat[u, i] != 0:
-                                _axpy(dst, out, across, (u * t + j) * CHUNK, mat[u, i], count)
+                        _dot(across, (u * t + j) * CHUNK, src, starts, mat_t[j], count, False)
+                # tile[i, j] += sum_u mat[u, i] * across[u, j]  (tiles overlap when alpha > m)
+                for j in range(t):
+                    for u in range(alpha):
+                        starts[u] = (u * t + j) * CHUNK
+                    for i in range(t):
+                        _dot(dst, ((ty * m + i) * pw + tx * m + j) * length + first,
+                             across, starts, mat_t[i], count, True)
 
 
 def tiles_to_points(image, mat, m, grid, offset, out=None):
@@ -138,6 +174,7 @@ def tiles_to_points(image, mat, m, grid, offset, out=None):
     every m pixels of the image zero-padded by ``offset`` (top, left). ``image`` may
     be any view, and (H, W, N, C) for L = N*C (the padding copy reads it: NCHW images
     go in as ``x.transpose(2, 3, 0, 1)``); ``out``, if given, receives the points."""
+    _check_terms(mat)
     length = int(np.prod(image.shape[2:]))
     alpha, t = mat.shape
     (th, tw), (oy, ox) = grid, offset
@@ -155,6 +192,7 @@ def points_to_tiles(points, mat, m, grid, offset, size):
     """The transpose of ``tiles_to_points``: the tiles mat^T . points . mat added into
     an (h, w, L) image, size = (h, w) (overlapping tiles add; what falls outside is
     dropped). Returns a view whose rows (L values) are contiguous."""
+    _check_terms(mat)
     alpha, t = mat.shape
     (th, tw), (oy, ox), (h, w) = grid, offset, size
     padded = np.empty((max((th - 1) * m + t, oy + h), max((tw - 1) * m + t, ox + w), points.shape[2]),
@@ -196,6 +234,7 @@ def _padded_into_nchw(padded, oy, ox, out):
 
 def nchw_to_points(images, mat, m, grid, offset):
     """``tiles_to_points`` of NCHW images (any strides), read batch last as (H, W, N*C)."""
+    _check_terms(mat)
     n, c, h, w = images.shape
     alpha, t = mat.shape
     (th, tw), (oy, ox) = grid, offset
@@ -208,6 +247,7 @@ def nchw_to_points(images, mat, m, grid, offset):
 
 def points_to_nchw(points, mat, m, grid, offset, out):
     """``points_to_tiles`` written into ``out``, NCHW images (N, C, h, w), C-contiguous."""
+    _check_terms(mat)
     n, c, h, w = out.shape
     alpha, t = mat.shape
     (th, tw), (oy, ox) = grid, offset
