@@ -131,6 +131,18 @@ def test_tiles_to_points_reads_an_nchw_view():
                                                            bt, 2, (3, 4), (1, 1)))
 
 
+@pytest.mark.parametrize("terms", cpu.TERMS)
+def test_a_transform_row_adds_its_terms_left_to_right_after_dst(terms):
+    """The order of the per-term axpys the kernels had: training runs stay bit for bit.
+    At 2^24 float32 counts in steps of 2, so each +1 added alone is lost."""
+    src, starts, coefs = np.ones(terms, np.float32), np.arange(terms), np.ones(terms, np.float32)
+    dst = np.array([2.0**24], np.float32)
+    cpu._dot(dst, 0, src, starts, coefs, 1, True)
+    assert dst[0] == 2.0**24  # ((2^24 + 1) + 1) ..., not 2^24 + (1 + 1 + ...)
+    cpu._dot(dst, 0, src, starts, coefs, 1, False)
+    assert dst[0] == terms
+
+
 @pytest.mark.parametrize("m, r", TILES)
 def test_the_matrices_compute_a_correlation(m, r):
     """A^T [(G g) (.) (B^T d)] = sum_k g_k d_(i+k), in one dimension, to float64 rounding."""
