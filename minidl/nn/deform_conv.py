@@ -22,7 +22,6 @@ own weight and bias start as ``nn.Conv2d``'s (PyTorch's default).
 True
 """
 
-
 from minidl.functional import arguments
 from minidl.functional.activation import sigmoid
 from minidl.functional.deform_conv import deform_conv2d

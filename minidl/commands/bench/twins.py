@@ -51,11 +51,11 @@ def cifar_alexnet_lrn(num_classes=10):
     )
 
 
-def copy_parameters(twin, minidl_model):
+def copy_parameters(twin, model):
     """Give the twin minidl's parameter values (same order, same shapes); returns the twin."""
     import torch
 
-    ours = list(minidl_model.named_parameters())
+    ours = list(model.named_parameters())
     theirs = list(twin.named_parameters())
     if [tuple(p.shape) for _, p in theirs] != [p.shape for _, p in ours]:
         raise ValueError("copy_parameters: the twin's parameter shapes differ from the minidl model's")
