@@ -99,6 +99,31 @@ def test_points_to_tiles_is_the_adjoint_of_tiles_to_points(job, seed):
     assert left == pytest.approx(right, rel=1e-11, abs=1e-9)
 
 
+@given(tile=st.sampled_from(TILES), k=st.integers(1, 9), c=st.integers(1, 9), dtype=DTYPES, seed=mst.seeds(),
+       transposed=st.booleans())
+def test_the_kernel_transforms_match_the_reference(tile, k, c, dtype, seed, transposed):
+    """U = G w G^T and its transpose gw = G^T gU G: the kernels' two GEMMs against the
+    reference's einsum, within the rounding of a sum of r*r (or alpha*alpha) products."""
+    m, r = tile
+    _, g, _ = reference.winograd_matrices(m, r)
+    g = g.astype(dtype)
+    alpha = g.shape[0]
+    rng = mst.rng(seed)
+    w = rng.uniform(-2, 2, (k, c, r, r)).astype(dtype)
+    gu = rng.uniform(-2, 2, (alpha * alpha, c, k)).astype(dtype).transpose(0, 2, 1)  # as conv passes it
+    if transposed:
+        w = np.ascontiguousarray(w.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
+    eps = np.finfo(dtype).eps
+    got, expected = cpu.kernel_to_points(w, g), reference.kernel_to_points(w, g)
+    assert got.dtype == dtype and got.shape == expected.shape == (alpha * alpha, k, c)
+    bound = reference.kernel_to_points(np.abs(w), np.abs(g))
+    assert (np.abs(got - expected) <= 2 * r * r * eps * bound).all()
+    got, expected = cpu.points_to_kernel(gu, g), reference.points_to_kernel(gu, g)
+    assert got.dtype == dtype and got.shape == expected.shape == (k, c, r, r)
+    bound = reference.points_to_kernel(np.abs(gu), np.abs(g))
+    assert (np.abs(got - expected) <= 2 * alpha * alpha * eps * bound).all()
+
+
 @given(job=tile_jobs(), dtype=DTYPES, seed=mst.seeds(), batch=st.integers(1, 3), transposed=st.booleans())
 def test_the_nchw_transforms_match_the_reference(job, dtype, seed, batch, transposed):
     """nchw_to_points and points_to_nchw: the transforms with the layout change folded
