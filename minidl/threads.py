@@ -5,9 +5,9 @@ work lies on it: elements streamed through memory, or a GEMM's multiply-adds)
 and hands a function of one slice to ``map_work``; this module decides whether
 the work is worth cutting and into how many slices (``cut``), and shares the
 slices out among ``get_num_threads()`` threads: the caller and a small pool.
-Each thread runs its slices' Numba kernels (which release the GIL) and GEMMs
-(BLAS, which releases it too) one after another, so a slice's work stays in
-that core's cache. A convolution also bounds its slices' bytes (``cut``'s
+Each thread takes the next slice not yet taken and runs its Numba kernels
+(which release the GIL) and GEMMs (BLAS, which releases it too) one after
+another, so a slice's work stays in that core's cache. A convolution also bounds its slices' bytes (``cut``'s
 ``budget``: columns that fit the cache).
 
 The first time a CPU op maps slices, minidl takes the process over: malloc
@@ -77,27 +77,55 @@ def split(n, parts):
 
 
 def map_slices(fn, slices, device="cpu"):
-    """[fn(s) for s in slices], the slices shared out among the CPU threads in order.
+    """[fn(s) for s in slices], the slices shared out among the CPU threads.
 
-    Each thread gets a run of consecutive slices; results come back in the
-    slices' order. Off the CPU, inside a pool thread, or with one thread, it
-    is that plain loop.
+    The threads take the slices one at a time, in order, each the next one not yet
+    taken when it is free, so a thread that starts late (the pool's wake-up) or
+    runs slower (another process on its core) takes fewer. Results come back in
+    the slices' order, whichever thread made them. Off the CPU, inside a pool
+    thread, or with one thread, it is that plain loop.
     """
     slices = list(slices)
     threads = min(get_num_threads(), len(slices))
     if device != "cpu" or not _take_over() or threads < 2 or getattr(_local, "worker", False):
         return [fn(part) for part in slices]
-    runs = [slices[s] for s in split(len(slices), threads)]
+    job = _Job(fn, slices)
     pool = _pool()
-    futures = [pool.submit(_run, fn, run) for run in runs[1:]]
+    futures = [pool.submit(_run, job) for _ in range(threads - 1)]
     try:
-        results = [fn(part) for part in runs[0]]
+        job.work()
     finally:
-        # Wait for every run, even if one failed: they write into shared arrays.
+        # Wait for every slice started, even if one failed: they write into shared arrays.
         concurrent.futures.wait(futures)
     for future in futures:
-        results.extend(future.result())
-    return results
+        future.result()
+    return job.results
+
+
+class _Job:
+    """The slices of one ``map_slices`` call, handed out one at a time to the threads
+    that call ``work``; after a slice fails, no more are handed out."""
+
+    def __init__(self, fn, slices):
+        self.fn, self.slices = fn, slices
+        self.results = [None] * len(slices)
+        self._next = 0
+        self._lock = threading.Lock()
+
+    def _take(self):
+        with self._lock:
+            index = self._next
+            self._next += 1
+            return index
+
+    def work(self):
+        while (index := self._take()) < len(self.slices):
+            try:
+                self.results[index] = self.fn(self.slices[index])
+            except BaseException:
+                with self._lock:
+                    self._next = len(self.slices)
+                raise
 
 
 # Work below this much is done in one piece: handing slices to other threads
@@ -154,10 +182,10 @@ def sum_in_order(shares):
     return total
 
 
-def _run(fn, run):
+def _run(job):
     _local.worker = True
     _numba_single()
-    return [fn(part) for part in run]
+    job.work()
 
 
 def _pool():

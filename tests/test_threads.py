@@ -2,6 +2,7 @@
 (conv2d, linear) giving the same results on any number of threads."""
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -42,13 +43,33 @@ def test_map_slices_returns_results_in_order(thread_count, count):
     assert threads.map_slices(lambda s: (s.start, s.stop), slices) == [(s.start, s.stop) for s in slices]
 
 
-def test_map_slices_uses_other_threads_on_the_cpu_only(thread_count):
+def test_map_slices_runs_slices_side_by_side_on_the_cpu_only(thread_count):
     thread_count(2)
-    idents = threads.map_slices(lambda s: threading.get_ident(), threads.split(4, 2))
+    # Each slice waits for the other at a barrier: it passes only if two threads run them at once.
+    barrier = threading.Barrier(2 if PARALLEL else 1, timeout=10)
+    idents = threads.map_slices(lambda s: (barrier.wait(), threading.get_ident())[1], threads.split(4, 2))
     assert len(set(idents)) == (2 if PARALLEL else 1)
     assert threads.map_slices(lambda s: threading.get_ident(), threads.split(4, 2), device="cuda") == (
         [threading.get_ident()] * 2
     )
+
+
+def test_a_thread_that_is_free_takes_the_next_slice(thread_count):
+    """One slow slice does not hold up the slices after it: the other thread takes them all."""
+    thread_count(2)
+    release = threading.Event()
+
+    def work(part):
+        if part.start == 0:
+            release.wait(10 if PARALLEL else 0)  # until every other slice is done
+            return threading.get_ident()
+        if part.start == 5:
+            release.set()
+        return threading.get_ident()
+
+    idents = threads.map_slices(work, threads.split(6, 6))
+    if PARALLEL:  # slice 0's thread took nothing else
+        assert idents.count(idents[0]) == 1 and len(set(idents[1:])) == 1
 
 
 def test_taking_over_the_cores_keeps_every_blas_on_one_thread(thread_count):
@@ -58,19 +79,24 @@ def test_taking_over_the_cores_keeps_every_blas_on_one_thread(thread_count):
     assert blas and all(library["num_threads"] == 1 for library in blas)
 
 
-def test_a_failing_slice_raises_after_every_run_finished(thread_count):
-    thread_count(3)
-    done = []
+def test_a_failing_slice_raises_after_every_started_slice_finished(thread_count):
+    thread_count(2)
+    started, done = [], []
+    other_started = threading.Event()
 
     def work(part):
+        started.append(part.start)
         if part.start == 0:
+            other_started.wait(10 if PARALLEL else 0)
             raise RuntimeError("slice 0 failed")
+        other_started.set()
+        time.sleep(0.2)
         done.append(part.start)
 
     with pytest.raises(RuntimeError, match="slice 0 failed"):
         threads.map_slices(work, threads.split(6, 6))
-    # runs [0, 1], [2, 3], [4, 5]: the calling thread's stops at 0, the others finish
-    assert sorted(done) == ([2, 3, 4, 5] if PARALLEL else [])
+    # slice 1 ran on the other thread and had finished; no slice was handed out after the failure
+    assert (sorted(started), done) == (([0, 1], [1]) if PARALLEL else ([0], []))
 
 
 @pytest.mark.parametrize("count", [0, -1, 1.5, True, "2"])
