@@ -114,10 +114,9 @@ class Conv2d(Function):
             tile = int(self.algorithm.split("_")[1][0])
             self.winograd = conv_algorithms.Winograd(w, self.padding, tile, (self.out_h, self.out_w))
             forward_slice = functools.partial(self._forward_winograd, points=points)
-        elif self.algorithm == "pointwise":
-            forward_slice = self._forward_pointwise
         else:
-            forward_slice = self._forward_im2col
+            forward_slice = {"pointwise": self._forward_pointwise, "im2col": self._forward_im2col,
+                             "im2col_images": self._forward_im2col_images}[self.algorithm]
         self._map_slices(lambda part: forward_slice(x, w, b, y, part), x)
         return y
 
@@ -133,6 +132,16 @@ class Conv2d(Function):
             y_cols += b[:, None]
         # (Cout, n*oh*ow) -> the slice's (n, Cout, oh, ow)
         y[part] = y_cols.reshape(out_c, -1, self.out_h, self.out_w).transpose(1, 0, 2, 3)
+
+    def _forward_im2col_images(self, x, w, b, y, part):
+        """One GEMM per image, W (Cout, C*kh*kw) @ that image's columns, written
+        straight into y: no (Cout, n*oh*ow) result to transpose (groups = 1)."""
+        n, out_c = y[part].shape[:2]
+        (cols,) = self._columns(x[part])
+        y_part = y[part].reshape(n, out_c, -1)
+        get_array_module(x).matmul(w.reshape(out_c, -1), _image_columns(cols, n), out=y_part)
+        if b is not None:
+            y_part += b[:, None]
 
     def _forward_pointwise(self, x, w, b, y, part):
         n, c = x[part].shape[:2]
@@ -151,7 +160,8 @@ class Conv2d(Function):
         need_x = self.needs_input_grad[0]
         # C order, whatever x's layout: the slices' reshapes below must be views of gx
         gx = get_array_module(gy).empty(x.shape, dtype=x.dtype) if need_x else None
-        backward_slice = {"pointwise": self._backward_pointwise, "im2col": self._backward_im2col}.get(
+        backward_slice = {"pointwise": self._backward_pointwise, "im2col": self._backward_im2col,
+                          "im2col_images": self._backward_im2col_images}.get(
             self.algorithm, functools.partial(self._backward_winograd, points=points))
         shares = self._map_slices(lambda part: backward_slice(x, w, gy, gx, part), x)
         gw, gb = (threads.sum_in_order([share[k] for share in shares]) for k in (0, 1))
@@ -167,23 +177,48 @@ class Conv2d(Function):
     def _backward_im2col(self, x, w, gy, gx, part):
         """Write gx for the slice; return its shares of gw and gb."""
         xp = get_array_module(gy)
-        out_c = w.shape[0]
         need_w, need_b = self._wanted()
-        gy_cols = xp.ascontiguousarray(gy[part].transpose(1, 0, 2, 3)).reshape(out_c, -1)
+        gy_cols = self._gy_columns(gy, part)
         gy_groups = group_rows(gy_cols, self.groups)
         if gx is not None:
-            gcols = xp.empty((w[0].size * self.groups, gy_cols.shape[1]), dtype=gy.dtype)
-            for w_g, gy_g, gcols_g in zip(group_rows(w.reshape(out_c, -1), self.groups), gy_groups,
-                                          group_rows(gcols, self.groups)):
-                xp.matmul(w_g.T, gy_g, out=gcols_g)
-            gx[part] = kernels_for(gy).col2im(gcols, x[part].shape, self.kernel_size,
-                                              self.stride, self.padding, self.dilation)
+            self._input_gradient(x, w, gy_groups, gx, part)
         gw = gb = None
         if need_w:
             gw = xp.concatenate([gy_g @ cols_g.T for gy_g, cols_g in zip(gy_groups, self._columns(x[part]))])
         if need_b:
             gb = gy_cols.sum(axis=1)
         return gw, gb
+
+    def _backward_im2col_images(self, x, w, gy, gx, part):
+        """``_backward_im2col`` with gw summed over the images' own GEMMs, gy[i] @ cols[i]^T
+        (groups = 1): gy is read as it is, transposed only for gx."""
+        need_w, need_b = self._wanted()
+        if gx is not None:
+            self._input_gradient(x, w, [self._gy_columns(gy, part)], gx, part)
+        n, out_c = gy[part].shape[:2]
+        gy_images = gy[part].reshape(n, out_c, -1)
+        gw = gb = None
+        if need_w:
+            (cols,) = self._columns(x[part])
+            gw = get_array_module(gy).matmul(gy_images, _image_columns(cols, n).transpose(0, 2, 1)).sum(axis=0)
+        if need_b:
+            gb = gy_images.sum(axis=(0, 2))
+        return gw, gb
+
+    def _gy_columns(self, gy, part):
+        """The slice's gy as (Cout, n*oh*ow), the layout of im2col's GEMMs (a copy)."""
+        return get_array_module(gy).ascontiguousarray(gy[part].transpose(1, 0, 2, 3)).reshape(gy.shape[1], -1)
+
+    def _input_gradient(self, x, w, gy_groups, gx, part):
+        """gx[part] = col2im(W^T @ gy), a GEMM per group."""
+        xp = get_array_module(w)
+        out_c = w.shape[0]
+        gcols = xp.empty((w[0].size * self.groups, gy_groups[0].shape[1]), dtype=w.dtype)
+        for w_g, gy_g, gcols_g in zip(group_rows(w.reshape(out_c, -1), self.groups), gy_groups,
+                                      group_rows(gcols, self.groups)):
+            xp.matmul(w_g.T, gy_g, out=gcols_g)
+        gx[part] = kernels_for(gcols).col2im(gcols, x[part].shape, self.kernel_size,
+                                             self.stride, self.padding, self.dilation)
 
     def _backward_winograd(self, x, w, gy, gx, part, points):
         """Write gx for the slice; return its shares of gU (the transformed gw) and gb."""
@@ -203,6 +238,11 @@ class Conv2d(Function):
         gw = xp.tensordot(gy3, x3, axes=((0, 2), (0, 2))) if need_w else None
         gb = gy3.sum(axis=(0, 2)) if need_b else None
         return gw, gb
+
+
+def _image_columns(cols, n):
+    """im2col's (C*kh*kw, n*oh*ow) columns as n images' (C*kh*kw, oh*ow) blocks (a view)."""
+    return cols.reshape(cols.shape[0], n, -1).transpose(1, 0, 2)
 
 
 def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
