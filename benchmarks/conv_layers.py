@@ -108,7 +108,7 @@ def compare_algorithms(names, reps):
         shape = SHAPES[name]
         geometry = ((BATCH, shape.c_in, shape.size, shape.size), (shape.c_out, shape.c_in, shape.kernel, shape.kernel),
                     (shape.stride,) * 2, (shape.padding,) * 2, (1, 1), 1, "cpu")
-        candidates = ["im2col"]
+        candidates = ["im2col", "im2col_images"]
         if shape.stride == 1 and shape.kernel in (3, 5):
             candidates += ["winograd_2x2", "winograd_4x4"]
         for algorithm in candidates:
