@@ -130,7 +130,7 @@ def test_conv2d_is_the_same_on_one_and_three_threads(case, seed):
 
 
 @pytest.mark.parametrize("shape", [(7, 5), (2, 3, 5), (5,)])
-def test_linear_in_row_slices_matches_one_product(thread_count, monkeypatch, shape):
+def test_linear_in_feature_slices_matches_one_product(thread_count, monkeypatch, shape):
     rng = np.random.default_rng(0)
     x = md.tensor(rng.standard_normal(shape), requires_grad=True)
     w = md.tensor(rng.standard_normal((4, 5)), requires_grad=True)

@@ -2,10 +2,16 @@
 
 x may have any number of leading axes; they are flattened into rows. The layer
 states its multiply-adds and ``minidl.threads`` decides how many pieces its
-GEMMs are cut into, run side by side on the CPU threads: y and the input
-gradient by rows of x, the weight gradient by rows of the weight (each piece a
-whole product over the batch, so nothing is summed afterwards: 4 partial weight
-gradients of fc1's size cost more memory traffic than the GEMMs they came from).
+GEMMs are cut into, run side by side on the CPU threads. Every product is cut
+along the features, never along the rows: y by output features (rows of the
+weight), the input gradient by input features (columns of the weight), the
+weight gradient by rows of the weight. Each piece is a whole product over the
+batch, so nothing is summed afterwards (4 partial weight gradients of fc1's
+size cost more memory traffic than the GEMMs they came from), and each piece
+packs only its share of the weight: cut by rows of x, every piece packed the
+whole weight again, and LeNet-5's fc1 forward (128 x 2450 @ 2450 x 500, one
+thread) took 5.9-6.8 ms in 4 pieces against 4.2 ms in one; by output features,
+4.2 ms.
 
 >>> import numpy as np, minidl as md
 >>> x = md.tensor(np.ones((2, 3)))
@@ -21,9 +27,10 @@ from minidl.functional import arguments
 from minidl.tensor import as_tensor
 
 
-def _row_slices(rows, weight):
-    """The slices of the rows that the products are cut into (one GEMM's multiply-adds)."""
-    return threads.cut(rows, rows * weight.size, "macs", device_of(weight))
+def _feature_slices(features, rows, weight):
+    """The slices of ``features`` (of the weight's rows or columns) that a product of
+    ``rows`` rows with the weight is cut into (its multiply-adds)."""
+    return threads.cut(features, rows * weight.size, "macs", device_of(weight))
 
 
 class Linear(Function):
@@ -37,10 +44,10 @@ class Linear(Function):
         x2 = x.reshape(-1, x.shape[-1])
         y = xp.empty((x2.shape[0], weight.shape[0]), dtype=x.dtype)
 
-        def rows(part):
-            xp.matmul(x2[part], weight.T, out=y[part])
+        def outputs(part):
+            xp.matmul(x2, weight[part].T, out=y[:, part])
 
-        threads.map_slices(rows, _row_slices(x2.shape[0], weight), device_of(x))
+        threads.map_slices(outputs, _feature_slices(weight.shape[0], x2.shape[0], weight), device_of(x))
         if bias is not None:
             y += bias
         return y.reshape(x.shape[:-1] + (weight.shape[0],))
@@ -52,17 +59,17 @@ class Linear(Function):
         x2, gy2 = x.reshape(-1, x.shape[-1]), gy.reshape(-1, gy.shape[-1])
         gx = xp.empty_like(x2) if need_x else None
         gw = xp.empty_like(weight) if need_w else None
-        rows = _row_slices(x2.shape[0], weight)
-        weight_rows = threads.split(weight.shape[0], len(rows))
+        inputs = _feature_slices(weight.shape[1], x2.shape[0], weight)
+        outputs = threads.split(weight.shape[0], len(inputs))
 
         def piece(k):
-            """Rows rows[k] of gx and rows weight_rows[k] of gw."""
+            """Columns inputs[k] of gx and rows outputs[k] of gw."""
             if need_x:
-                xp.matmul(gy2[rows[k]], weight, out=gx[rows[k]])
-            if need_w and k < len(weight_rows):
-                xp.matmul(gy2[:, weight_rows[k]].T, x2, out=gw[weight_rows[k]])
+                xp.matmul(gy2, weight[:, inputs[k]], out=gx[:, inputs[k]])
+            if need_w and k < len(outputs):
+                xp.matmul(gy2[:, outputs[k]].T, x2, out=gw[outputs[k]])
 
-        threads.map_slices(piece, range(len(rows)), device_of(gy))
+        threads.map_slices(piece, range(len(inputs)), device_of(gy))
         grads = (None if gx is None else gx.reshape(x.shape), gw)
         if len(self.needs_input_grad) == 3:
             grads += (gy2.sum(axis=0) if self.needs_input_grad[2] else None,)
