@@ -124,6 +124,21 @@ def test_a_tensor_used_twice_gets_the_sum_of_both_gradients():
     np.testing.assert_array_equal(w.grad, [1.0, 0.0, 300.0])
 
 
+@pytest.mark.parametrize("sliced", [False, True])
+def test_two_gradients_of_a_large_tensor_are_summed_the_same_in_slices(monkeypatch, sliced):
+    """A residual block's input: its two gradients are added in slices on the CPU threads
+    when large (here, when ``sliced``, however small), each element as one a + b."""
+    from minidl import threads
+
+    monkeypatch.setitem(threads.MIN_WORK, "elements", 0 if sliced else 2**62)
+    rng = np.random.default_rng(0)
+    x = md.tensor(rng.standard_normal((3, 5, 7)), requires_grad=True)
+    w = rng.standard_normal((3, 5, 7))
+    gy = rng.standard_normal((3, 5, 7))
+    (F.relu(x) * w + x).backward(gy)  # x feeds both branches
+    assert x.grad.tobytes() == (gy * w * (x.numpy() > 0) + gy).tobytes()
+
+
 def test_concat_fan_out_accumulates_into_the_reused_tensor():
     a = md.tensor(np.array([[1.0, 2.0]]), requires_grad=True)
     b = md.tensor(np.array([[3.0]]), requires_grad=True)
