@@ -74,6 +74,28 @@ def test_matches_torch_sgd_step_for_step(settings):
             np.testing.assert_allclose(p.numpy(), q.detach().numpy(), rtol=1e-13, atol=1e-15)
 
 
+@pytest.mark.parametrize("settings", CONFIGS, ids=lambda s: ",".join(f"{k}={v}" for k, v in s.items()))
+def test_a_parameter_updated_in_slices_is_updated_the_same(monkeypatch, settings):
+    """Large parameters are updated in slices on the CPU threads: three steps, sliced
+    (however small) and in one piece, give the same bits, and a non-contiguous
+    gradient takes the one-piece path."""
+    from minidl import threads
+
+    rng = np.random.default_rng(1)
+    start, grads = rng.standard_normal((5, 7)), [rng.standard_normal((7, 5)).T for _ in range(3)]
+
+    def run(elements):
+        monkeypatch.setitem(threads.MIN_WORK, "elements", elements)
+        p = md.nn.Parameter(start.copy())
+        opt = md.optim.SGD([p], **settings)
+        for k, g in enumerate(grads):
+            p.grad = g if k == 1 else np.ascontiguousarray(g)
+            opt.step()
+        return p.numpy()
+
+    assert run(0).tobytes() == run(2**62).tobytes()
+
+
 def test_parameter_groups_keep_their_own_settings():
     a, b = md.nn.Parameter(np.array([1.0])), md.nn.Parameter(np.array([1.0]))
     opt = md.optim.SGD([{"params": [a]}, {"params": [b], "lr": 0.5, "weight_decay": 1.0}], lr=0.1)

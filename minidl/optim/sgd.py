@@ -7,8 +7,14 @@ PyTorch's formulation, step by step for each parameter p with gradient g:
     v = momentum * v + (1 - dampening) * g
     g = g + momentum * v  if nesterov  else  v
     p = p - lr * g
+
+Each element's update is independent of the others, so a large parameter is
+updated in slices on the CPU threads (``minidl.threads``), each slice in one
+pass while it is in the cache; the numbers are the same however it is cut.
 """
 
+from minidl import threads
+from minidl.backend import device_of, get_array_module
 from minidl.optim.optimizer import Optimizer, check_number
 
 
@@ -33,15 +39,30 @@ class SGD(Optimizer):
                                       nesterov=nesterov, dampening=dampening))
 
     def update(self, param, grad, state, group):
-        lr, momentum, decay = group["lr"], group["momentum"], group["weight_decay"]
-        if decay:
-            grad = grad + decay * param.data
-        if momentum:
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = state["momentum_buffer"] = grad.copy()
-            else:
-                buf *= momentum
-                buf += (1 - group["dampening"]) * grad
-            grad = grad + momentum * buf if group["nesterov"] else buf
-        param.data -= lr * grad
+        data = param.data
+        first = bool(group["momentum"]) and "momentum_buffer" not in state
+        if first:
+            state["momentum_buffer"] = get_array_module(grad).empty_like(grad)
+        arrays = (data, grad, state.get("momentum_buffer"))
+        if grad.shape != data.shape or not all(a is None or a.flags.c_contiguous for a in arrays):
+            _step(*arrays, first, group)
+            return
+        flat = [None if a is None else a.reshape(-1) for a in arrays]
+        threads.map_work(lambda part: _step(*(None if a is None else a[part] for a in flat), first, group),
+                         data.size, 4 * data.size, device=device_of(data))
+
+
+def _step(data, grad, buf, first, group):
+    """The formulas above, in place on ``data`` and the momentum buffer ``buf`` (which
+    takes g's value on the first step)."""
+    lr, momentum, decay = group["lr"], group["momentum"], group["weight_decay"]
+    if decay:
+        grad = grad + decay * data
+    if momentum:
+        if first:
+            buf[...] = grad
+        else:
+            buf *= momentum
+            buf += (1 - group["dampening"]) * grad
+        grad = grad + momentum * buf if group["nesterov"] else buf
+    data -= lr * grad
