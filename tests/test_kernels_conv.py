@@ -183,6 +183,8 @@ def test_batch_slices_cover_the_batch_in_order():
     assert conv_op.batch_slices(3, 100, 1) == [slice(0, 1), slice(1, 2), slice(2, 3)]
     assert conv_op.batch_slices(3, 100, 10**6) == [slice(0, 3)]
     assert conv_op.batch_slices(3, 100, 10**6, at_least=2) == [slice(0, 1), slice(1, 3)]
+    # 6 slices would fit; a multiple of 4 is taken, so 2 or 4 threads share them equally
+    assert conv_op.batch_slices(128, 100, 2500, at_least=4) == [slice(16 * k, 16 * (k + 1)) for k in range(8)]
 
 
 def test_kernel_blocks_cover_every_plane():

@@ -50,9 +50,12 @@ MIN_SLICES = 4
 
 
 def batch_slices(n, bytes_per_image, budget, at_least=1):
-    """range(n) cut into the fewest near-equal consecutive slices that fit in ``budget``,
-    and no fewer than ``at_least`` (a slice holds one image at least)."""
-    return threads.split(n, max(at_least, -(-n * bytes_per_image // budget)))
+    """range(n) cut into near-equal consecutive slices that fit in ``budget``: the fewest
+    that are a multiple of ``at_least`` (a slice holds one image at least). A multiple,
+    so that 2 or 4 threads get equal shares: ResNet-20's 64-channel layer in 5 slices
+    took 8.7 ms forward and backward on two threads, in 8 slices 8.1."""
+    pieces = max(at_least, -(-n * bytes_per_image // budget))
+    return threads.split(n, -(-pieces // at_least) * at_least)
 
 
 def group_rows(array, groups):
