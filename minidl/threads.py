@@ -171,14 +171,45 @@ def map_work(fn, length, work, kind="elements", device="cpu"):
     return map_slices(fn, cut(length, work, kind, device), device)
 
 
-def sum_in_order(shares):
-    """The slices' partial sums added in slice order (None if they are None), so a
-    total never depends on which thread finished first."""
-    if shares[0] is None:
-        return None
-    total = shares[0]
-    for share in shares[1:]:
-        total += share
+def map_sums(fn, slices, device="cpu"):
+    """The slices' partial sums: ``fn(part)`` returns a tuple of arrays (or Nones), and item
+    k of the result is item k summed over the slices, in slice order, so a total never
+    depends on which thread finished first (None if the first slice's is None).
+
+    A share is added as soon as every share before it is in, so only the shares that
+    arrive early wait, not all of them: a ResNet-50 layer with 512 channels returns
+    a 38 MiB share of its Winograd weight gradient from each of its 8 slices.
+
+    >>> map_sums(lambda part: (part.stop - part.start, None), split(10, 3))
+    (10, None)
+    """
+    sums = _OrderedSums()
+    map_slices(lambda item: sums.add(item[0], fn(item[1])), list(enumerate(slices)), device)
+    return sums.totals
+
+
+class _OrderedSums:
+    """Totals of the tuples handed to ``add`` with indices 0, 1, 2, ..., added in index order."""
+
+    def __init__(self):
+        self.totals, self._next, self._waiting = None, 0, {}
+        self._lock = threading.Lock()
+
+    def add(self, index, shares):
+        with self._lock:
+            self._waiting[index] = shares
+            while self._next in self._waiting:
+                shares = self._waiting.pop(self._next)
+                if self.totals is None:
+                    self.totals = tuple(shares)
+                else:
+                    self.totals = tuple(None if total is None else _add_into(total, share)
+                                        for total, share in zip(self.totals, shares))
+                self._next += 1
+
+
+def _add_into(total, share):
+    total += share
     return total
 
 

@@ -3,6 +3,7 @@
 
 import threading
 import time
+import weakref
 
 import numpy as np
 import pytest
@@ -97,6 +98,41 @@ def test_a_failing_slice_raises_after_every_started_slice_finished(thread_count)
         threads.map_slices(work, threads.split(6, 6))
     # slice 1 ran on the other thread and had finished; no slice was handed out after the failure
     assert (sorted(started), done) == (([0, 1], [1]) if PARALLEL else ([0], []))
+
+
+def test_map_sums_adds_in_slice_order_whichever_slice_finishes_first(thread_count):
+    """In float32 2^24 + 1 rounds back to 2^24: in slice order every +1 is lost, in any
+    other order some are kept. Slice 0 finishes last, after every other share is in."""
+    thread_count(2)
+    last_done = threading.Event()
+
+    def share(part):
+        if part.start == 0:
+            last_done.wait(10 if PARALLEL else 0)
+            return np.array([2.0**24], np.float32), None
+        if part.start == 5:
+            last_done.set()
+        return np.array([1.0], np.float32), None
+
+    total, nothing = threads.map_sums(share, threads.split(6, 6))
+    assert total.dtype == np.float32 and total[0] == 2.0**24 and nothing is None
+
+
+def test_map_sums_holds_no_share_it_can_already_add(thread_count):
+    """On one thread every share is added as it comes: at most the total and one share
+    are alive at once, not one per slice."""
+    thread_count(1)
+    alive, most = [0], [0]
+
+    def share(part):
+        array = np.ones(3)
+        alive[0] += 1
+        most[0] = max(most[0], alive[0])
+        weakref.finalize(array, lambda: alive.__setitem__(0, alive[0] - 1))
+        return (array,)
+
+    (total,) = threads.map_sums(share, threads.split(8, 8))
+    assert total.tolist() == [8.0] * 3 and most[0] <= 2
 
 
 @pytest.mark.parametrize("count", [0, -1, 1.5, True, "2"])

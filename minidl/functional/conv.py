@@ -85,9 +85,8 @@ class Conv2d(Function):
         cols = kernels_for(x).im2col(x, self.kernel_size, self.stride, self.padding, self.dilation)
         return group_rows(cols, self.groups)
 
-    def _map_slices(self, fn, x):
-        """[fn(part)] for slices of the batch whose columns (or Winograd points) fit
-        COLUMN_BYTES, on the CPU threads."""
+    def _slices(self, x):
+        """The slices of the batch whose columns (or Winograd points) fit COLUMN_BYTES."""
         n, c = x.shape[:2]
         device = device_of(x)
         if self.winograd is not None:
@@ -95,8 +94,7 @@ class Conv2d(Function):
         else:
             bytes_per_image = c * self.kernel_size[0] * self.kernel_size[1] * self.out_h * self.out_w * x.itemsize
         at_least = MIN_SLICES if device == "cpu" else 1
-        parts = batch_slices(n, bytes_per_image, COLUMN_BYTES[device], at_least)
-        return threads.map_slices(fn, parts, device)
+        return batch_slices(n, bytes_per_image, COLUMN_BYTES[device], at_least)
 
     def forward(self, x, w, b=None):
         n, c, h, width = x.shape
@@ -120,7 +118,7 @@ class Conv2d(Function):
         else:
             forward_slice = {"pointwise": self._forward_pointwise, "im2col": self._forward_im2col,
                              "im2col_images": self._forward_im2col_images}[self.algorithm]
-        self._map_slices(lambda part: forward_slice(x, w, b, y, part), x)
+        threads.map_slices(lambda part: forward_slice(x, w, b, y, part), self._slices(x), device_of(x))
         return y
 
     def _forward_im2col(self, x, w, b, y, part):
@@ -166,8 +164,7 @@ class Conv2d(Function):
         backward_slice = {"pointwise": self._backward_pointwise, "im2col": self._backward_im2col,
                           "im2col_images": self._backward_im2col_images}.get(
             self.algorithm, functools.partial(self._backward_winograd, points=points))
-        shares = self._map_slices(lambda part: backward_slice(x, w, gy, gx, part), x)
-        gw, gb = (threads.sum_in_order([share[k] for share in shares]) for k in (0, 1))
+        gw, gb = threads.map_sums(lambda part: backward_slice(x, w, gy, gx, part), self._slices(x), device_of(x))
         if gw is not None and self.winograd is not None:
             gw = self.winograd.weight_gradient(gw)
         grads = (gx, None if gw is None else gw.reshape(w.shape))

@@ -92,13 +92,13 @@ class DeformConv2d(Function):
         return kernels_for(x).deform_im2col(x[part], offset[part], None if mask is None else mask[part],
                                             *self._geometry())
 
-    def _map_slices(self, fn, x):
-        """[fn(part)] over conv2d's slices of the batch, on the CPU threads."""
+    def _slices(self, x):
+        """conv2d's slices of the batch."""
         n, c = x.shape[:2]
         device = device_of(x)
         bytes_per_image = c * self.kernel_size[0] * self.kernel_size[1] * self.out_h * self.out_w * x.itemsize
         at_least = MIN_SLICES if device == "cpu" else 1
-        return threads.map_slices(fn, batch_slices(n, bytes_per_image, COLUMN_BYTES[device], at_least), device)
+        return batch_slices(n, bytes_per_image, COLUMN_BYTES[device], at_least)
 
     def forward(self, x, offset, w, *rest):
         xp = get_array_module(x)
@@ -125,7 +125,7 @@ class DeformConv2d(Function):
                 y_cols += b[:, None]
             y[part] = y_cols.reshape(out_c, -1, self.out_h, self.out_w).transpose(1, 0, 2, 3)
 
-        self._map_slices(forward_slice, x)
+        threads.map_slices(forward_slice, self._slices(x), device_of(x))
         return y
 
     def backward(self, gy):
@@ -168,8 +168,7 @@ class DeformConv2d(Function):
                 gb = gy_cols.sum(axis=1)
             return gw, gb
 
-        shares = self._map_slices(backward_slice, x)
-        gw, gb = (threads.sum_in_order([share[k] for share in shares]) for k in (0, 1))
+        gw, gb = threads.map_sums(backward_slice, self._slices(x), device_of(x))
         grads = (gx, g_offset, None if gw is None else gw.reshape(w.shape))
         if self.modulated:
             grads += (g_mask,)
