@@ -7,8 +7,8 @@ the work is worth cutting and into how many slices (``cut``), and shares the
 slices out among ``get_num_threads()`` threads: the caller and a small pool.
 Each thread takes the next slice not yet taken and runs its Numba kernels
 (which release the GIL) and GEMMs (BLAS, which releases it too) one after
-another, so a slice's work stays in that core's cache. A convolution also bounds its slices' bytes (``cut``'s
-``budget``: columns that fit the cache).
+another, so a slice's work stays in that core's cache. A convolution also
+bounds its slices' bytes (``cut``'s ``budget``: columns that fit the cache).
 
 The first time a CPU op maps slices, minidl takes the process over: malloc
 keeps freed memory for the next step (``minidl.malloc``), BLAS is asked

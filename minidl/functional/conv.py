@@ -7,9 +7,10 @@ Forward is im2col and one GEMM per group (``W (Cout/g, C/g*kh*kw) @ cols``);
 backward is the two GEMMs ``gy @ cols.T`` and ``W.T @ gy`` and a col2im
 (skipped when the input needs no gradient, as for a network's first layer).
 A 1x1, stride-1, unpadded convolution skips im2col and multiplies the input
-directly, and 3x3 and 5x5 stride-1 layers with enough channels run Winograd's
-F(m x m, r x r) on the CPU: ``conv_algorithms.choose_algorithm`` is the rule
-that picks, and ``conv_algorithms.Winograd`` the algorithm.
+directly, 3x3 and 5x5 stride-1 layers with enough channels run Winograd's
+F(m x m, r x r) on the CPU, and first layers (few channels, many pixels) run
+im2col with a GEMM per image there: ``conv_algorithms.choose_algorithm`` is
+the rule that picks, and ``conv_algorithms.Winograd`` the Winograd algorithm.
 
 The batch is processed in slices of images whose columns take at most
 ``COLUMN_BYTES``. On the CPU that is 2 MiB, so that a slice's columns are still
