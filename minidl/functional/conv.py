@@ -59,6 +59,14 @@ def batch_slices(n, bytes_per_image, budget, at_least=1):
     return threads.split(n, -(-pieces // at_least) * at_least)
 
 
+def image_slices(x, bytes_per_image):
+    """The slices of x's batch for a convolution whose images take ``bytes_per_image``
+    of columns each: at most COLUMN_BYTES of them a slice on x's device, and MIN_SLICES
+    slices at least on the CPU."""
+    device = device_of(x)
+    return batch_slices(x.shape[0], bytes_per_image, COLUMN_BYTES[device], MIN_SLICES if device == "cpu" else 1)
+
+
 def group_rows(array, groups):
     """The row blocks of a 2-D array, one per group (views, no copy)."""
     rows = array.shape[0] // groups
@@ -88,14 +96,10 @@ class Conv2d(Function):
 
     def _slices(self, x):
         """The slices of the batch whose columns (or Winograd points) fit COLUMN_BYTES."""
-        n, c = x.shape[:2]
-        device = device_of(x)
         if self.winograd is not None:
-            bytes_per_image = self.winograd.bytes_per_image(x.itemsize)
-        else:
-            bytes_per_image = c * self.kernel_size[0] * self.kernel_size[1] * self.out_h * self.out_w * x.itemsize
-        at_least = MIN_SLICES if device == "cpu" else 1
-        return batch_slices(n, bytes_per_image, COLUMN_BYTES[device], at_least)
+            return image_slices(x, self.winograd.bytes_per_image(x.itemsize))
+        return image_slices(x, x.shape[1] * self.kernel_size[0] * self.kernel_size[1] * self.out_h * self.out_w
+                            * x.itemsize)
 
     def forward(self, x, w, b=None):
         n, c, h, width = x.shape

@@ -14,9 +14,9 @@ call and runs the answer on its batch slices:
 - ``"im2col_images"``: im2col with a GEMM per image, on the CPU, for ungrouped
   layers with fewer than ``WINOGRAD_MIN_CHANNELS`` input channels and at least
   ``PER_IMAGE_MIN_PIXELS`` output pixels per image (first layers: 1-3 input
-  channels). Their GEMMs are thin: the weight
-  gradient ``gy @ cols^T`` is a (Cout x C*kh*kw) product over n*oh*ow terms, and
-  OpenBLAS ran it at a third of the speed of n products over oh*ow terms each
+  channels). Their GEMMs are thin: the weight gradient ``gy @ cols^T`` is a
+  (Cout x C*kh*kw) product over n*oh*ow terms, and OpenBLAS ran it at a third
+  of the speed of n products over oh*ow terms each
   (ResNet-20's stem, 19 images: 0.61 ms against 0.21; LeNet-5's conv1: 0.52
   against 0.16). The forward writes each image's (Cout, oh*ow) result straight
   into y, without transposing one (Cout, n*oh*ow) result (0.26 ms -> 0.18).

@@ -62,7 +62,7 @@ from minidl import threads
 from minidl.autograd import Function
 from minidl.backend import device_of, get_array_module, kernels_for
 from minidl.functional import arguments
-from minidl.functional.conv import COLUMN_BYTES, MIN_SLICES, batch_slices, conv_output_size, group_rows
+from minidl.functional.conv import conv_output_size, group_rows, image_slices
 
 
 class DeformConv2d(Function):
@@ -94,11 +94,8 @@ class DeformConv2d(Function):
 
     def _slices(self, x):
         """conv2d's slices of the batch."""
-        n, c = x.shape[:2]
-        device = device_of(x)
-        bytes_per_image = c * self.kernel_size[0] * self.kernel_size[1] * self.out_h * self.out_w * x.itemsize
-        at_least = MIN_SLICES if device == "cpu" else 1
-        return batch_slices(n, bytes_per_image, COLUMN_BYTES[device], at_least)
+        return image_slices(x, x.shape[1] * self.kernel_size[0] * self.kernel_size[1] * self.out_h * self.out_w
+                            * x.itemsize)
 
     def forward(self, x, offset, w, *rest):
         xp = get_array_module(x)
